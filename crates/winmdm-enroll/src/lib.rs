@@ -1,0 +1,36 @@
+//! Windows MDM enrollment for MDM servers.
+//!
+//! `winmdm-enroll` is the enrollment half of [winmdm](https://github.com/winmdm/winmdm):
+//! the protocols a Windows device speaks after the Terms-of-Use page and before OMA-DM
+//! management ([MS-MDE2] discovery, [MS-XCEP] policy, [MS-WSTEP] issuance and renewal).
+//!
+//! What ships today is the enrollment error vocabulary, [`hresult`]: the `HRESULT`s
+//! Windows shows when enrollment fails (`MENROLL_E_*`, `DSREG_E_*`, and `0x8019xxxx`
+//! HTTP statuses), with the names, message IDs and texts Microsoft documents, so a server
+//! can pick the right SOAP fault and a support engineer can read a device's event log.
+//!
+//! ```
+//! use winmdm_enroll::hresult::HResult;
+//!
+//! // What a device reports in its event log when the MDM refused the OS edition:
+//! let code: HResult = "0x80180014".parse()?;
+//! assert_eq!(code, HResult::MENROLL_E_DEVICENOTSUPPORTED);
+//! let entry = code.entry().expect("documented code");
+//! assert_eq!(entry.message_id, Some("idErrorMDMNotSupported"));
+//! assert_eq!(entry.errortype, Some("DeviceNotSupported"));
+//! # Ok::<(), winmdm_enroll::hresult::ParseHResultError>(())
+//! ```
+//!
+//! This crate does not store certificates or keys, and performs no I/O.
+//!
+//! Sources: Microsoft Learn "Microsoft Entra integration with MDM" § Error codes (the
+//! included table `mdm-enrollment-error-codes.md`, 2023-04-06); [MS-MDE2] §2.2.10 (SOAP
+//! fault subcodes, `errortype` values and `MENROLL_E_CUSTOMSERVERERROR`).
+//!
+//! [MS-MDE2]: https://learn.microsoft.com/openspecs/windows_protocols/ms-mde2
+//! [MS-XCEP]: https://learn.microsoft.com/openspecs/windows_protocols/ms-xcep
+//! [MS-WSTEP]: https://learn.microsoft.com/openspecs/windows_protocols/ms-wstep
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod hresult;
