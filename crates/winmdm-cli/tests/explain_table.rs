@@ -140,22 +140,22 @@ const DOC_TABLE: &[(u32, &str, &str)] = &[
         "idErrorServerConnectivity",
     ),
     (
-        0x801c000B,
+        0x801C000B,
         "DSREG_E_DISCOVERY_REDIRECTION_NOT_TRUSTED",
         "idErrorUntrustedServer",
     ),
     (
-        0x801c000C,
+        0x801C000C,
         "DSREG_E_DISCOVERY_FAILED",
         "idErrorServerConnectivity",
     ),
     (
-        0x801c000E,
+        0x801C000E,
         "DSREG_E_DEVICE_REGISTRATION_QUOTA_EXCCEEDED",
         "idErrorDeviceLimit",
     ),
     (
-        0x801c000F,
+        0x801C000F,
         "DSREG_E_DEVICE_REQUIRES_REBOOT",
         "idErrorDeviceRequiresReboot",
     ),

@@ -789,10 +789,11 @@ fn check_assertion(
     let (header, claims) = entra::decode_unverified(assertion).ok_or(MALFORMED)?;
     let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| MALFORMED)?;
     let alg = header["alg"].as_str().unwrap_or_default();
+    type Thumbprint = fn(&[u8]) -> String;
     let (algorithm, thumbprint_field, thumbprint): (
         &'static dyn signature::VerificationAlgorithm,
-        _,
-        fn(&[u8]) -> String,
+        &str,
+        Thumbprint,
     ) = match alg {
         "RS256" => (&signature::RSA_PKCS1_2048_8192_SHA256, "x5t", entra::x5t),
         "PS256" => (

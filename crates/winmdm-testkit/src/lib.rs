@@ -28,6 +28,7 @@
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod entra;
+pub mod fixtures;
 pub mod loopback;
 pub mod pki;
 pub mod samples;

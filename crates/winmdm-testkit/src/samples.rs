@@ -120,7 +120,7 @@ impl Sample {
 
     /// The XML parts of the body: for an XML file the whole body; for a fragment, each run
     /// of lines from one starting with `<` to the line that closes the first element
-    /// (prose and `...` placeholder lines are dropped).
+    /// (prose outside it and `...` placeholder lines inside it are dropped).
     pub fn xml_parts(&self) -> Vec<String> {
         if self.format == SampleFormat::Xml {
             return vec![self.body.clone()];
@@ -149,7 +149,7 @@ impl Sample {
                 }
                 continue;
             }
-            if trimmed == "..." {
+            if trimmed.starts_with("...") {
                 continue;
             }
             current.push(line);
