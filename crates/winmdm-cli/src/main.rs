@@ -1,6 +1,6 @@
 //! The `winmdm` command.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +22,114 @@ enum Command {
         #[arg(allow_negative_numbers = true)]
         code: String,
     },
+    /// Decode or validate Entra access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Decode a token without verifying it (clearly labelled UNVERIFIED).
+    Inspect {
+        /// The token, or - to read it from standard input.
+        token: String,
+    },
+    /// Validate a token against a JWKS and a tenant/audience policy; prints the verified
+    /// claims as JSON (exit 0) or the error kind (exit 1).
+    Validate {
+        /// JWKS document: a file path or an http(s) URL.
+        #[arg(long)]
+        jwks: String,
+        /// Accepted tenant ID (repeatable).
+        #[arg(long = "tenant", required = true)]
+        tenants: Vec<String>,
+        /// Accepted audience (repeatable): the MDM app's client ID or App ID URI.
+        #[arg(long = "audience", required = true)]
+        audiences: Vec<String>,
+        /// Required scope (repeatable), for example mdm_delegation.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Accept v1.0 tokens too.
+        #[arg(long)]
+        allow_v1: bool,
+        /// Validate as of this time (Unix seconds) instead of now.
+        #[arg(long)]
+        now: Option<u64>,
+        /// The token, or - to read it from standard input.
+        token: String,
+    },
+}
+
+fn read_token(arg: &str) -> Result<String, String> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(1 << 20)
+            .read_to_string(&mut s)
+            .map_err(|e| format!("reading standard input: {e}"))?;
+        Ok(s)
+    } else {
+        Ok(arg.to_owned())
+    }
+}
+
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(b"\n");
+}
+
+fn token_command(command: TokenCommand) -> ExitCode {
+    use winmdm_cli::token;
+    match command {
+        TokenCommand::Inspect { token: arg } => {
+            let result = read_token(&arg)
+                .and_then(|t| token::inspect(&t).map_err(|e| format!("{}: {e}", e.code())));
+            match result {
+                Ok(text) => {
+                    eprintln!("warning: UNVERIFIED token contents (nothing was checked)");
+                    print(&text);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("winmdm token inspect: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        TokenCommand::Validate {
+            jwks,
+            tenants,
+            audiences,
+            scopes,
+            allow_v1,
+            now,
+            token: arg,
+        } => {
+            let result = read_token(&arg).and_then(|t| {
+                let jwks = token::load_jwks(&jwks).map_err(|e| format!("{}: {e}", e.code()))?;
+                let options = token::ValidateOptions {
+                    jwks,
+                    tenants,
+                    audiences,
+                    scopes,
+                    allow_v1,
+                    now,
+                };
+                token::validate(&t, &options).map_err(|e| format!("{}: {e}", e.code()))
+            });
+            match result {
+                Ok(text) => {
+                    print(&text);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("invalid: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -39,5 +147,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Token(command) => token_command(command),
     }
 }

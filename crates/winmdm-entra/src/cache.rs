@@ -580,13 +580,10 @@ impl KeyCache {
             }
             loaded = true;
             let tenant_independent = snap.issuer.contains("{tenantid}");
-            let expected = if tenant_independent {
-                snap.issuer.replace("{tenantid}", tid)
-            } else {
-                snap.issuer.clone()
-            };
-            if expected != iss {
-                expected_first.get_or_insert(expected);
+            if !crate::validator::matches_template(&snap.issuer, tid, iss) {
+                if expected_first.is_none() {
+                    expected_first = Some(snap.issuer.replace("{tenantid}", tid));
+                }
                 continue;
             }
             match snap.keys.get(kid) {

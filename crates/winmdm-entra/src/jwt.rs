@@ -47,21 +47,37 @@ fn object(bytes: &[u8], part: Part) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// Only the header fields this crate reads; others are skipped without being stored.
+#[derive(serde::Deserialize)]
+struct RawHeader {
+    alg: Option<Value>,
+    kid: Option<Value>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+fn parse_header(bytes: &[u8]) -> Result<RawHeader, Error> {
+    // Must be a JSON object; any other JSON value (or invalid JSON) is malformed.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Malformed::Json(Part::Header).into());
+    }
+    serde_json::from_slice(bytes).map_err(|_| Malformed::Json(Part::Header).into())
+}
+
 /// Decodes `token` (whose length the caller has already bounded).
 pub(crate) fn decode(token: &str) -> Result<Decoded<'_>, Error> {
     let (h, c, s) = split(token)?;
-    let header = object(&b64(h, Part::Header)?, Part::Header)?;
-    let alg = match header.get("alg") {
-        Some(Value::String(a)) => a.clone(),
+    let header = parse_header(&b64(h, Part::Header)?)?;
+    let alg = match header.alg {
+        Some(Value::String(a)) => a,
         Some(_) => return Err(Malformed::ClaimType("alg").into()),
         None => return Err(Error::AlgorithmNotAllowed { alg: String::new() }),
     };
-    let kid = match header.get("kid") {
-        Some(Value::String(k)) => Some(k.clone()),
-        None => None,
+    let kid = match header.kid {
+        Some(Value::String(k)) => Some(k),
+        None | Some(Value::Null) => None,
         Some(_) => return Err(Malformed::ClaimType("kid").into()),
     };
-    if header.contains_key("crit") {
+    if header.crit.is_some() {
         return Err(Malformed::CriticalHeader.into());
     }
     let claims = object(&b64(c, Part::Claims)?, Part::Claims)?;
@@ -74,10 +90,13 @@ pub(crate) fn decode(token: &str) -> Result<Decoded<'_>, Error> {
     })
 }
 
+/// A JSON object (a token's header or claims).
+pub type JsonObject = Map<String, Value>;
+
 /// Decodes header and claims without any check, for diagnostics (`winmdm token inspect`).
 ///
 /// **Nothing returned here is trustworthy**: the signature is not verified.
-pub fn decode_unverified(token: &str) -> Result<(Map<String, Value>, Map<String, Value>), Error> {
+pub fn decode_unverified(token: &str) -> Result<(JsonObject, JsonObject), Error> {
     let (h, c, s) = split(token.trim())?;
     let header = object(&b64(h, Part::Header)?, Part::Header)?;
     let claims = object(&b64(c, Part::Claims)?, Part::Claims)?;

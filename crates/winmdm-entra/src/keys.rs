@@ -27,7 +27,7 @@ pub struct Jwk {
 }
 
 enum Material {
-    Rsa(RsaKey),
+    Rsa(Box<RsaKey>),
     /// A key type this crate does not verify with (kept so a token naming it gets
     /// [`Error::KeyTypeMismatch`] rather than [`Error::UnknownKid`]).
     Unsupported,
@@ -174,10 +174,10 @@ fn parse_jwk(entry: &Value) -> Option<Jwk> {
         if n.len() * 8 < MIN_RSA_BITS || n.len() > 1024 || e.is_empty() || e.len() > 8 {
             return None;
         }
-        Material::Rsa(RsaKey {
+        Material::Rsa(Box::new(RsaKey {
             der: rsa_public_key_der(n, e),
             parsed: Default::default(),
-        })
+        }))
     } else {
         Material::Unsupported
     };

@@ -81,7 +81,7 @@ pub use cache::{
 };
 pub use claims::{EntraClaims, Verified};
 pub use error::{Error, ErrorKind, Malformed, Part, http_response};
-pub use jwt::decode_unverified;
+pub use jwt::{JsonObject, decode_unverified};
 pub use keys::{Jwk, KeySet, MAX_JWKS_BYTES, MAX_KEYS, MIN_RSA_BITS};
 pub use policy::{
     DEFAULT_CLOCK_SKEW, DEFAULT_MAX_TOKEN_LEN, Policy, PolicyBuilder, Ready, WantsAudiences,
@@ -147,5 +147,27 @@ impl Algorithm {
 
     pub(crate) fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// Entry points shared by the fuzz targets (`fuzz/`) and the corpus replay tests.
+#[doc(hidden)]
+pub mod fuzzing {
+    use rustls_pki_types::UnixTime;
+
+    use crate::Validator;
+
+    /// What the `token` fuzz target runs on each input: validate at a fixed time,
+    /// decode without verification, and map any error to the wire. Must never panic.
+    pub fn token_one(validator: &Validator, data: &[u8], now_secs: u64) {
+        let Ok(input) = std::str::from_utf8(data) else {
+            return;
+        };
+        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now_secs));
+        if let Err(e) = validator.validate(input, now) {
+            let _ = (crate::http_response(&e), e.code(), e.to_string());
+        }
+        let _ = crate::decode_unverified(input);
+        let _ = crate::KeySet::parse(data);
     }
 }

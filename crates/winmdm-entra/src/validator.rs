@@ -84,6 +84,27 @@ fn list_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Vec<Str
     }
 }
 
+/// Whether `value` equals `template` with every `{tenantid}` replaced by `tid`, without
+/// building the substituted string.
+pub(crate) fn matches_template(template: &str, tid: &str, value: &str) -> bool {
+    const PLACEHOLDER: &str = "{tenantid}";
+    let mut rest = value;
+    let mut parts = template.split(PLACEHOLDER).peekable();
+    while let Some(part) = parts.next() {
+        let Some(after) = rest.strip_prefix(part) else {
+            return false;
+        };
+        rest = after;
+        if parts.peek().is_some() {
+            let Some(after) = rest.strip_prefix(tid) else {
+                return false;
+            };
+            rest = after;
+        }
+    }
+    rest.is_empty()
+}
+
 /// The version an issuer's form implies, and its tenant segment:
 /// `https://<host>/<tenant>/v2.0` (v2) or `https://<host>/<tenant>/` (v1).
 pub(crate) fn issuer_form(iss: &str) -> Option<(TokenVersion, &str)> {
@@ -205,14 +226,14 @@ impl Validator {
         // 11. The key's own issuer (Microsoft's per-key `issuer`).
         match resolved.key.issuer() {
             Some(key_issuer) => {
-                let key_issuer = key_issuer.replace("{tenantid}", tid);
-                let same = key_issuer == iss
+                let same = matches_template(key_issuer, tid, iss)
                     || (version == TokenVersion::V1
-                        && issuer_form(&key_issuer)
-                            .is_some_and(|(_, t)| t.eq_ignore_ascii_case(tid)));
+                        && issuer_form(key_issuer).is_some_and(|(_, t)| {
+                            t == "{tenantid}" || t.eq_ignore_ascii_case(tid)
+                        }));
                 if !same {
                     return Err(Error::KeyIssuerMismatch {
-                        key_issuer,
+                        key_issuer: key_issuer.replace("{tenantid}", tid),
                         iss: iss.to_owned(),
                     });
                 }
@@ -268,34 +289,43 @@ impl Validator {
             }
         }
 
-        let oid = str_claim(claims, "oid")?.ok_or(Error::MissingClaim { claim: "oid" })?;
+        let oid = str_claim(claims, "oid")?
+            .ok_or(Error::MissingClaim { claim: "oid" })?
+            .to_owned();
         let upn = match str_claim(claims, "upn")? {
             Some(upn) => Some(upn),
             None => str_claim(claims, "preferred_username")?,
-        };
+        }
+        .map(str::to_owned);
         let client_app_id = match str_claim(claims, "azp")? {
             Some(azp) => Some(azp),
             None => str_claim(claims, "appid")?,
-        };
+        }
+        .map(str::to_owned);
+        let name = str_claim(claims, "name")?.map(str::to_owned);
+        let device_id = str_claim(claims, "deviceid")?.map(str::to_owned);
+        let identity_type = str_claim(claims, "idtyp")?.map(str::to_owned);
         let guest = claims.get("acct").and_then(Value::as_u64) == Some(1);
+        let issuer = iss.to_owned();
+        let tenant_id = tid.to_ascii_lowercase();
         Ok(Verified::new(EntraClaims {
             version,
-            issuer: iss.to_owned(),
+            issuer,
             audience,
-            tenant_id: tid.to_ascii_lowercase(),
-            object_id: oid.to_owned(),
-            upn: upn.map(str::to_owned),
-            name: str_claim(claims, "name")?.map(str::to_owned),
+            tenant_id,
+            object_id: oid,
+            upn,
+            name,
             scopes,
             roles,
-            device_id: str_claim(claims, "deviceid")?.map(str::to_owned),
-            identity_type: str_claim(claims, "idtyp")?.map(str::to_owned),
-            client_app_id: client_app_id.map(str::to_owned),
+            device_id,
+            identity_type,
+            client_app_id,
             guest,
             issued_at: iat,
             not_before: nbf,
             expires_at: exp,
-            raw: decoded.claims.clone(),
+            raw: decoded.claims,
         }))
     }
 }
@@ -303,6 +333,37 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_matching() {
+        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        assert!(matches_template(
+            t,
+            "abc",
+            "https://login.microsoftonline.com/abc/v2.0"
+        ));
+        assert!(!matches_template(
+            t,
+            "abc",
+            "https://login.microsoftonline.com/abd/v2.0"
+        ));
+        assert!(!matches_template(
+            t,
+            "abc",
+            "https://login.microsoftonline.com/abc/v2.0/"
+        ));
+        assert!(matches_template(
+            "https://x/fixed/",
+            "abc",
+            "https://x/fixed/"
+        ));
+        assert!(!matches_template(
+            "https://x/fixed/",
+            "abc",
+            "https://x/fixed"
+        ));
+        assert!(matches_template("a{tenantid}b{tenantid}", "t", "atbt"));
+    }
 
     #[test]
     fn issuer_forms() {

@@ -1,5 +1,5 @@
 //! Shared helpers for winmdm-entra's integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,20 +25,6 @@ pub fn metadata_v2(jwks_uri: &str) -> Vec<u8> {
     );
     doc["jwks_uri"] = serde_json::json!(jwks_uri);
     doc.to_string().into_bytes()
-}
-
-pub trait IntoTk {
-    fn into_tk(self) -> tk::TokenVersion;
-}
-
-impl IntoTk for TokenVersion {
-    fn into_tk(self) -> tk::TokenVersion {
-        match self {
-            TokenVersion::V1 => tk::TokenVersion::V1,
-            TokenVersion::V2 => tk::TokenVersion::V2,
-            _ => unreachable!(),
-        }
-    }
 }
 
 pub fn ok_json(body: Vec<u8>) -> http::Response<Vec<u8>> {
