@@ -1,0 +1,1360 @@
+//! The decoder: XML bytes → [`SyncMl`], with limits and diagnostics.
+//!
+//! Hand-written on quick-xml's pull reader (its serde layer ignores namespaces and cannot
+//! keep the order of mixed command lists). Input is accepted in any element order; known
+//! documentation and client defects are tolerated and reported as [`Diagnostic`]s:
+//! white space inside namespace URIs, the `syncml:metinfo` typo, `Type`/`Format` outside
+//! `Meta`, stray text between elements, commands without `CmdID`. DTDs and entity
+//! declarations are refused; only the predefined entities and character references are
+//! expanded.
+
+use std::borrow::Cow;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use crate::codes::{CmdId, StatusCode};
+use crate::model::*;
+
+/// Budgets for one decode. Exceeding one is an error, never a truncation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest input in bytes (default 4 MiB; Windows' `MaxMsgSize` is typically 512 000).
+    pub max_bytes: usize,
+    /// Deepest element nesting (default 32; real messages nest about 8 deep).
+    pub max_depth: usize,
+    /// Most commands, counting those nested in `Atomic`/`Sequence` (default 10 000).
+    pub max_commands: usize,
+    /// Most `Item`s in the whole message (default 20 000).
+    pub max_items: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 4 * 1024 * 1024,
+            max_depth: 32,
+            max_commands: 10_000,
+            max_items: 20_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets [`Limits::max_bytes`].
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Sets [`Limits::max_depth`].
+    pub fn max_depth(mut self, n: usize) -> Self {
+        self.max_depth = n;
+        self
+    }
+
+    /// Sets [`Limits::max_commands`].
+    pub fn max_commands(mut self, n: usize) -> Self {
+        self.max_commands = n;
+        self
+    }
+
+    /// Sets [`Limits::max_items`].
+    pub fn max_items(mut self, n: usize) -> Self {
+        self.max_items = n;
+        self
+    }
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input is larger than [`Limits::max_bytes`].
+    #[error("message is {len} bytes; the limit is {max}")]
+    TooLarge {
+        /// Input length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The body is WBXML (`application/vnd.syncml.dm+wbxml`), which is not supported.
+    #[error("WBXML is not supported; configure the client for application/vnd.syncml.dm+xml")]
+    Wbxml,
+    /// The input is empty or only white space.
+    #[error("empty message")]
+    Empty,
+    /// The input is not UTF-8.
+    #[error("message is not UTF-8")]
+    NotUtf8,
+    /// The XML is not well-formed.
+    #[error("XML error at byte {position}: {message}")]
+    Xml {
+        /// Byte offset of the error.
+        position: u64,
+        /// The parser's description.
+        message: String,
+    },
+    /// A `<!DOCTYPE …>` was present (DTDs and entity declarations are refused).
+    #[error("DTDs are not allowed")]
+    DtdNotAllowed,
+    /// An entity other than the five predefined ones was referenced.
+    #[error("undefined entity &{name};")]
+    UnknownEntity {
+        /// The entity name.
+        name: String,
+    },
+    /// Nesting deeper than [`Limits::max_depth`].
+    #[error("elements nested deeper than {max}")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// More commands than [`Limits::max_commands`].
+    #[error("more than {max} commands")]
+    TooManyCommands {
+        /// The limit.
+        max: usize,
+    },
+    /// More items than [`Limits::max_items`].
+    #[error("more than {max} items")]
+    TooManyItems {
+        /// The limit.
+        max: usize,
+    },
+    /// The document element is not what was expected.
+    #[error("unexpected document element <{name}>")]
+    UnexpectedRoot {
+        /// The element found.
+        name: String,
+    },
+    /// A required element is missing.
+    #[error("<{parent}> has no <{name}>")]
+    Missing {
+        /// The missing element.
+        name: &'static str,
+        /// Its parent.
+        parent: &'static str,
+    },
+}
+
+impl DecodeError {
+    /// The SyncML status a server answers for a message it cannot decode (the one wire
+    /// mapping of decode errors): 413 for oversized input, 415 for WBXML and non-UTF-8
+    /// encodings, 400 for everything else.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::REQUEST_ENTITY_TOO_LARGE,
+            Self::Wbxml | Self::NotUtf8 => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Severity {
+    /// Tolerated deviation from the specification.
+    Warning,
+    /// A conformance error (the message was still decoded).
+    Error,
+}
+
+/// A finding about a message that was decoded anyway.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// How serious.
+    pub severity: Severity,
+    /// A stable identifier (`namespace-whitespace`, `duplicate-cmdid`, …).
+    pub code: &'static str,
+    /// A readable description.
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub(crate) fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A decoded value with the diagnostics found on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded<T> {
+    /// The value.
+    pub value: T,
+    /// What was tolerated.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A decoded document of any SyncML level (documentation fragments are often not whole
+/// messages).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Fragment {
+    /// A whole `<SyncML>` message.
+    Message(SyncMl),
+    /// A `<SyncHdr>`.
+    Header(SyncHdr),
+    /// A `<SyncBody>`.
+    Body(SyncBody),
+    /// One command element.
+    Command(Command),
+}
+
+/// Decodes a whole message with the default [`Limits`].
+///
+/// ```
+/// let msg = winmdm_syncml::decode(br#"<SyncML xmlns="SYNCML:SYNCML1.2">
+///   <SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID>
+///     <MsgID>1</MsgID><Target><LocURI>https://mdm.example/</LocURI></Target>
+///     <Source><LocURI>dev-1</LocURI></Source></SyncHdr>
+///   <SyncBody><Alert><CmdID>1</CmdID><Data>1201</Data></Alert><Final/></SyncBody>
+/// </SyncML>"#)?;
+/// assert_eq!(msg.body.commands[0].name(), "Alert");
+/// assert!(msg.body.is_final);
+/// # Ok::<(), winmdm_syncml::DecodeError>(())
+/// ```
+pub fn decode(input: &[u8]) -> Result<SyncMl, DecodeError> {
+    decode_with(input, &Limits::default()).map(|d| d.value)
+}
+
+/// Decodes a whole message with `limits`, returning diagnostics too.
+pub fn decode_with(input: &[u8], limits: &Limits) -> Result<Decoded<SyncMl>, DecodeError> {
+    let decoded = decode_fragment(input, limits)?;
+    match decoded.value {
+        Fragment::Message(m) => Ok(Decoded {
+            value: m,
+            diagnostics: decoded.diagnostics,
+        }),
+        other => Err(DecodeError::UnexpectedRoot {
+            name: match other {
+                Fragment::Header(_) => "SyncHdr".to_owned(),
+                Fragment::Body(_) => "SyncBody".to_owned(),
+                Fragment::Command(c) => c.name().to_owned(),
+                Fragment::Message(_) => "SyncML".to_owned(),
+            },
+        }),
+    }
+}
+
+/// Decodes a `SyncML`, `SyncHdr`, `SyncBody` or single command document.
+pub fn decode_fragment(input: &[u8], limits: &Limits) -> Result<Decoded<Fragment>, DecodeError> {
+    if input.len() > limits.max_bytes {
+        return Err(DecodeError::TooLarge {
+            len: input.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    match input.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(DecodeError::Empty),
+        // WBXML starts with its version byte (0x01–0x03), never with '<'.
+        Some(&b) if b <= 0x03 => return Err(DecodeError::Wbxml),
+        _ => {}
+    }
+    let text = std::str::from_utf8(input).map_err(|_| DecodeError::NotUtf8)?;
+    let mut d = Decoder {
+        reader: Reader::from_str(text),
+        text,
+        limits,
+        diags: Vec::new(),
+        depth: 0,
+        commands: 0,
+        items: 0,
+        scopes: Vec::new(),
+        stray_text_reported: false,
+    };
+    let value = d.document()?;
+    Ok(Decoded {
+        value,
+        diagnostics: d.diags,
+    })
+}
+
+/// Namespaces the decoder distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    /// No namespace (documentation fragments).
+    None,
+    SyncMl,
+    MetInf,
+    Other,
+}
+
+struct Scope<'a> {
+    depth: usize,
+    prefix: Option<&'a str>,
+    ns: Ns,
+}
+
+/// A child element whose start tag has just been read.
+struct Child<'a> {
+    qname: &'a str,
+    local: &'a str,
+    ns: Ns,
+    empty: bool,
+    /// Byte offset of its `<`.
+    start: usize,
+    /// `msft:originalerror`, when present (only read on `Data`).
+    original_error: Option<String>,
+}
+
+struct Decoder<'a> {
+    reader: Reader<&'a [u8]>,
+    text: &'a str,
+    limits: &'a Limits,
+    diags: Vec<Diagnostic>,
+    depth: usize,
+    commands: usize,
+    items: usize,
+    scopes: Vec<Scope<'a>>,
+    stray_text_reported: bool,
+}
+
+type R<T> = Result<T, DecodeError>;
+
+fn xml_err(reader_pos: u64, e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Xml {
+        position: reader_pos,
+        message: e.to_string(),
+    }
+}
+
+fn predefined_entity(name: &str) -> Option<char> {
+    Some(match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => return None,
+    })
+}
+
+impl<'a> Decoder<'a> {
+    fn pos(&self) -> usize {
+        self.reader.buffer_position() as usize
+    }
+
+    fn classify(&mut self, uri: &str) -> Ns {
+        let trimmed = uri.trim();
+        if trimmed.len() != uri.len() {
+            self.diags.push(Diagnostic::warning(
+                "namespace-whitespace",
+                format!("namespace URI {uri:?} has white space around it (documentation defect)"),
+            ));
+        }
+        if trimmed.is_empty() {
+            Ns::None
+        } else if trimmed.eq_ignore_ascii_case(SYNCML_NS) {
+            Ns::SyncMl
+        } else if trimmed.eq_ignore_ascii_case("SYNCML:SYNCML1.1") {
+            self.diags.push(Diagnostic::warning(
+                "syncml-1.1",
+                "SyncML 1.1 namespace; treated as 1.2",
+            ));
+            Ns::SyncMl
+        } else if trimmed.eq_ignore_ascii_case(METINF_NS) {
+            Ns::MetInf
+        } else if trimmed.eq_ignore_ascii_case("syncml:metinfo") {
+            self.diags.push(Diagnostic::warning(
+                "metinf-typo",
+                "namespace \"syncml:metinfo\" (documentation typo) read as \"syncml:metinf\"",
+            ));
+            Ns::MetInf
+        } else {
+            Ns::Other
+        }
+    }
+
+    fn resolve(&self, prefix: Option<&str>) -> Ns {
+        self.scopes
+            .iter()
+            .rev()
+            .find(|s| s.prefix == prefix)
+            .map_or(Ns::None, |s| s.ns)
+    }
+
+    /// Reads the start tag `e` found at `start`: namespace declarations, the element's
+    /// namespace, depth.
+    fn open(&mut self, e: &BytesStart<'_>, start: usize, empty: bool) -> R<Child<'a>> {
+        let name_len = e.name().0.len();
+        let qname: &'a str = self
+            .text
+            .get(start + 1..start + 1 + name_len)
+            .unwrap_or_default();
+        let (prefix, local) = match qname.split_once(':') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, qname),
+        };
+        let want_attrs = local == "Data";
+        let mut original_error = None;
+        if !empty {
+            self.depth += 1;
+            if self.depth > self.limits.max_depth {
+                return Err(DecodeError::TooDeep {
+                    max: self.limits.max_depth,
+                });
+            }
+        }
+        let raw_attrs = e.attributes_raw();
+        if !raw_attrs.trim().is_empty() {
+            // Declarations are scoped to this element: for an empty element they apply to
+            // itself only, so they are popped right away by the caller's close().
+            let scope_depth = if empty { self.depth + 1 } else { self.depth };
+            for attr in e.attributes().with_checks(false) {
+                let attr = attr.map_err(|err| xml_err(start as u64, err))?;
+                let key = attr.key.0;
+                let value = attr
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|err| xml_err(start as u64, err))?;
+                if key == "xmlns" || key.starts_with("xmlns:") {
+                    let declared_prefix = key.strip_prefix("xmlns:");
+                    let declared_prefix: Option<&'a str> = declared_prefix.map(|p| {
+                        // Re-borrow the prefix from the input so it lives as long as 'a.
+                        let offset = p.as_ptr() as usize - self.text.as_ptr() as usize;
+                        self.text.get(offset..offset + p.len()).unwrap_or_default()
+                    });
+                    let ns = self.classify(&value);
+                    self.scopes.push(Scope {
+                        depth: scope_depth,
+                        prefix: declared_prefix,
+                        ns,
+                    });
+                } else if want_attrs && attr.key.local_name().into_inner() == "originalerror" {
+                    original_error = Some(value.into_owned());
+                }
+            }
+        }
+        let ns = self.resolve(prefix);
+        if empty {
+            let d = self.depth + 1;
+            self.scopes.retain(|s| s.depth != d);
+        }
+        Ok(Child {
+            qname,
+            local,
+            ns,
+            empty,
+            start,
+            original_error,
+        })
+    }
+
+    /// Leaves an element: pops its namespace scopes.
+    fn close(&mut self) {
+        let d = self.depth;
+        while self.scopes.last().is_some_and(|s| s.depth == d) {
+            self.scopes.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn stray_text(&mut self, what: &str) {
+        if !self.stray_text_reported {
+            self.stray_text_reported = true;
+            self.diags.push(Diagnostic::warning(
+                "stray-text",
+                format!("{what} between elements was ignored (placeholder or defect)"),
+            ));
+        }
+    }
+
+    /// The next child element of the current element, or `None` at its end tag.
+    fn next_child(&mut self) -> R<Option<Child<'a>>> {
+        loop {
+            let start = self.pos();
+            let event = self
+                .reader
+                .read_event()
+                .map_err(|e| xml_err(self.reader.error_position(), e))?;
+            match event {
+                Event::Start(e) => return self.open(&e, start, false).map(Some),
+                Event::Empty(e) => return self.open(&e, start, true).map(Some),
+                Event::End(_) => {
+                    self.close();
+                    return Ok(None);
+                }
+                Event::Text(t) => {
+                    if !t.bytes().all(|b| b.is_ascii_whitespace()) {
+                        self.stray_text("text");
+                    }
+                }
+                Event::GeneralRef(_) | Event::CData(_) => self.stray_text("character data"),
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+                Event::DocType(_) => return Err(DecodeError::DtdNotAllowed),
+                Event::Eof => {
+                    return Err(DecodeError::Xml {
+                        position: start as u64,
+                        message: "unexpected end of document".to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Reads the text content of a simple element (white space trimmed).
+    fn text_of(&mut self, c: &Child<'a>) -> R<String> {
+        if c.empty {
+            return Ok(String::new());
+        }
+        let mut out: Option<String> = None;
+        let mut single: Option<Cow<'a, str>> = None;
+        loop {
+            let start = self.pos();
+            let event = self
+                .reader
+                .read_event()
+                .map_err(|e| xml_err(self.reader.error_position(), e))?;
+            let piece: Cow<'_, str> = match event {
+                Event::Text(t) => t.xml10_content(),
+                Event::CData(t) => Cow::Owned(t.into_inner().into_owned()),
+                Event::GeneralRef(r) => {
+                    let ch = if r.is_char_ref() {
+                        r.resolve_char_ref().map_err(|e| xml_err(start as u64, e))?
+                    } else {
+                        predefined_entity(&r)
+                    };
+                    match ch {
+                        Some(ch) => Cow::Owned(ch.to_string()),
+                        None => {
+                            return Err(DecodeError::UnknownEntity {
+                                name: r.into_inner().into_owned(),
+                            });
+                        }
+                    }
+                }
+                Event::End(_) => {
+                    self.close();
+                    break;
+                }
+                Event::Start(e) => {
+                    // Markup inside a simple element: skip it, keep going.
+                    let child = self.open(&e, start, false)?;
+                    self.diags.push(Diagnostic::warning(
+                        "unexpected-markup",
+                        format!("<{}> inside <{}> was ignored", child.qname, c.qname),
+                    ));
+                    self.skip(&child)?;
+                    continue;
+                }
+                Event::Empty(_) | Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
+                Event::DocType(_) => return Err(DecodeError::DtdNotAllowed),
+                Event::Eof => {
+                    return Err(DecodeError::Xml {
+                        position: start as u64,
+                        message: "unexpected end of document".to_owned(),
+                    });
+                }
+            };
+            match (&mut out, &single) {
+                (Some(s), _) => s.push_str(&piece),
+                (None, None) => {
+                    single = Some(match piece {
+                        Cow::Borrowed(_) => Cow::Owned(piece.into_owned()),
+                        Cow::Owned(s) => Cow::Owned(s),
+                    })
+                }
+                (None, Some(first)) => {
+                    let mut s = first.to_string();
+                    s.push_str(&piece);
+                    out = Some(s);
+                }
+            }
+        }
+        let s = match (out, single) {
+            (Some(s), _) => s,
+            (None, Some(first)) => first.into_owned(),
+            (None, None) => String::new(),
+        };
+        let trimmed = s.trim();
+        Ok(if trimmed.len() == s.len() {
+            s
+        } else {
+            trimmed.to_owned()
+        })
+    }
+
+    /// Skips the rest of an element whose start tag was read.
+    fn skip(&mut self, c: &Child<'a>) -> R<()> {
+        if c.empty {
+            return Ok(());
+        }
+        self.reader
+            .read_to_end(quick_xml::name::QName(c.qname))
+            .map_err(|e| xml_err(self.reader.error_position(), e))?;
+        self.close();
+        Ok(())
+    }
+
+    /// Captures an element verbatim (for unknown elements).
+    fn unknown(&mut self, c: &Child<'a>) -> R<Unknown> {
+        self.skip(c)?;
+        let end = self.pos();
+        Ok(Unknown {
+            name: c.qname.to_owned(),
+            xml: self.text.get(c.start..end).unwrap_or_default().to_owned(),
+        })
+    }
+
+    fn unknown_diag(&mut self, c: &Child<'a>, parent: &str) {
+        self.diags.push(Diagnostic::warning(
+            "unknown-element",
+            format!("<{}> in <{parent}> is not modelled; kept verbatim", c.qname),
+        ));
+    }
+
+    fn is_syncml(&self, c: &Child<'a>) -> bool {
+        matches!(c.ns, Ns::SyncMl | Ns::None)
+    }
+
+    fn document(&mut self) -> R<Fragment> {
+        loop {
+            let start = self.pos();
+            let event = self
+                .reader
+                .read_event()
+                .map_err(|e| xml_err(self.reader.error_position(), e))?;
+            let (e, empty) = match event {
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
+                Event::DocType(_) => return Err(DecodeError::DtdNotAllowed),
+                Event::Eof => return Err(DecodeError::Empty),
+                Event::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace()) => continue,
+                Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                    return Err(DecodeError::Xml {
+                        position: start as u64,
+                        message: "text before the document element".to_owned(),
+                    });
+                }
+                _ => continue,
+            };
+            let c = self.open(&e, start, empty)?;
+            if c.ns == Ns::Other {
+                return Err(DecodeError::UnexpectedRoot {
+                    name: c.qname.to_owned(),
+                });
+            }
+            let fragment = match c.local {
+                "SyncML" => {
+                    if c.ns == Ns::None {
+                        self.diags.push(Diagnostic::warning(
+                            "missing-namespace",
+                            "<SyncML> does not declare xmlns=\"SYNCML:SYNCML1.2\"",
+                        ));
+                    }
+                    Fragment::Message(self.message(&c)?)
+                }
+                "SyncHdr" => Fragment::Header(self.header(&c)?),
+                "SyncBody" => Fragment::Body(self.body(&c)?),
+                _ => match self.command(&c)? {
+                    Some(cmd) => Fragment::Command(cmd),
+                    None => {
+                        return Err(DecodeError::UnexpectedRoot {
+                            name: c.qname.to_owned(),
+                        });
+                    }
+                },
+            };
+            self.trailing()?;
+            return Ok(fragment);
+        }
+    }
+
+    /// After the document element: only white space, comments and PIs.
+    fn trailing(&mut self) -> R<()> {
+        loop {
+            let start = self.pos();
+            match self
+                .reader
+                .read_event()
+                .map_err(|e| xml_err(self.reader.error_position(), e))?
+            {
+                Event::Eof => return Ok(()),
+                Event::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace()) => {}
+                Event::Comment(_) | Event::PI(_) => {}
+                _ => {
+                    return Err(DecodeError::Xml {
+                        position: start as u64,
+                        message: "content after the document element".to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn message(&mut self, c: &Child<'a>) -> R<SyncMl> {
+        let mut header = None;
+        let mut body = None;
+        if !c.empty {
+            while let Some(child) = self.next_child()? {
+                match (self.is_syncml(&child), child.local) {
+                    (true, "SyncHdr") => header = Some(self.header(&child)?),
+                    (true, "SyncBody") => body = Some(self.body(&child)?),
+                    _ => {
+                        self.unknown_diag(&child, "SyncML");
+                        self.skip(&child)?;
+                    }
+                }
+            }
+        }
+        Ok(SyncMl {
+            header: header.ok_or(DecodeError::Missing {
+                name: "SyncHdr",
+                parent: "SyncML",
+            })?,
+            body: body.ok_or(DecodeError::Missing {
+                name: "SyncBody",
+                parent: "SyncML",
+            })?,
+        })
+    }
+
+    fn header(&mut self, c: &Child<'a>) -> R<SyncHdr> {
+        let mut h = SyncHdr::default();
+        if c.empty {
+            return Ok(h);
+        }
+        while let Some(child) = self.next_child()? {
+            if !self.is_syncml(&child) {
+                let u = self.unknown(&child)?;
+                h.unknown.push(u);
+                continue;
+            }
+            match child.local {
+                "VerDTD" => h.ver_dtd = self.text_of(&child)?,
+                "VerProto" => h.ver_proto = self.text_of(&child)?,
+                "SessionID" => h.session_id = self.text_of(&child)?,
+                "MsgID" => h.msg_id = self.text_of(&child)?,
+                "Target" => h.target = Some(self.location(&child)?),
+                "Source" => h.source = Some(self.location(&child)?),
+                "RespURI" => h.resp_uri = Some(self.text_of(&child)?),
+                "NoResp" => {
+                    self.skip(&child)?;
+                    h.no_resp = true;
+                }
+                "Cred" => h.cred = Some(self.cred(&child)?),
+                "Meta" => h.meta = Some(self.meta(&child)?),
+                _ => {
+                    self.unknown_diag(&child, "SyncHdr");
+                    let u = self.unknown(&child)?;
+                    h.unknown.push(u);
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    fn location(&mut self, c: &Child<'a>) -> R<Location> {
+        let mut l = Location::default();
+        if c.empty {
+            return Ok(l);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "LocURI" => l.loc_uri = self.text_of(&child)?,
+                "LocName" => l.loc_name = Some(self.text_of(&child)?),
+                _ => {
+                    self.unknown_diag(&child, "Target/Source");
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(l)
+    }
+
+    fn cred(&mut self, c: &Child<'a>) -> R<Cred> {
+        let mut cred = Cred::default();
+        if c.empty {
+            return Ok(cred);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "Meta" => cred.meta = Some(self.meta(&child)?),
+                "Data" => cred.data = self.text_of(&child)?,
+                _ => {
+                    self.unknown_diag(&child, "Cred");
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(cred)
+    }
+
+    /// Reads one MetInf child into `meta`; returns false if it is not a MetInf element.
+    fn meta_child(&mut self, child: &Child<'a>, meta: &mut Meta) -> R<bool> {
+        let slot = match child.local {
+            "Format" => &mut meta.format,
+            "Type" => &mut meta.r#type,
+            "Mark" => &mut meta.mark,
+            "Size" => &mut meta.size,
+            "Version" => &mut meta.version,
+            "NextNonce" => &mut meta.next_nonce,
+            "MaxMsgSize" => &mut meta.max_msg_size,
+            "MaxObjSize" => &mut meta.max_obj_size,
+            "EMI" => {
+                let v = self.text_of(child)?;
+                meta.emi.push(v);
+                return Ok(true);
+            }
+            _ => return Ok(false),
+        };
+        *slot = Some(self.text_of(child)?);
+        if child.ns != Ns::MetInf {
+            self.diags.push(Diagnostic::warning(
+                "metinf-namespace",
+                format!("<{}> is not in the syncml:metinf namespace", child.qname),
+            ));
+        }
+        Ok(true)
+    }
+
+    fn meta(&mut self, c: &Child<'a>) -> R<Meta> {
+        let mut meta = Meta::default();
+        if c.empty {
+            return Ok(meta);
+        }
+        while let Some(child) = self.next_child()? {
+            if !self.meta_child(&child, &mut meta)? {
+                let u = self.unknown(&child)?;
+                meta.unknown.push(u);
+            }
+        }
+        Ok(meta)
+    }
+
+    fn item(&mut self, c: &Child<'a>) -> R<Item> {
+        self.items += 1;
+        if self.items > self.limits.max_items {
+            return Err(DecodeError::TooManyItems {
+                max: self.limits.max_items,
+            });
+        }
+        let mut item = Item::default();
+        if c.empty {
+            return Ok(item);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "Target" => item.target = Some(self.location(&child)?),
+                "Source" => item.source = Some(self.location(&child)?),
+                "SourceParent" => item.source_parent = Some(self.location(&child)?),
+                "TargetParent" => item.target_parent = Some(self.location(&child)?),
+                "Meta" => {
+                    let m = self.meta(&child)?;
+                    item.meta = Some(merge_meta(item.meta.take(), m));
+                }
+                "Data" => item.data = Some(self.data(&child)?),
+                "MoreData" => {
+                    self.skip(&child)?;
+                    item.more_data = true;
+                }
+                "Type" | "Format" | "Mark" | "Size" => {
+                    // MS-MDM §3.2.5.1.5–6 samples put Type outside Meta.
+                    self.diags.push(Diagnostic::warning(
+                        "meta-outside-meta",
+                        format!(
+                            "<{}> directly in <Item>; read as Meta/{}",
+                            child.qname, child.local
+                        ),
+                    ));
+                    let mut m = item.meta.take().unwrap_or_default();
+                    self.meta_child(&child, &mut m)?;
+                    item.meta = Some(m);
+                }
+                _ => {
+                    self.unknown_diag(&child, "Item");
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(item)
+    }
+
+    /// `Data`: text, CDATA or embedded XML (kept byte-exact).
+    fn data(&mut self, c: &Child<'a>) -> R<Data> {
+        let original_error = c.original_error.clone();
+        if c.empty {
+            return Ok(Data {
+                original_error,
+                ..Data::default()
+            });
+        }
+        let raw = self
+            .reader
+            .read_text(quick_xml::name::QName(c.qname))
+            .map_err(|e| xml_err(self.reader.error_position(), e))?
+            .into_inner();
+        self.close();
+        let raw: &str = &raw;
+        let (value, kind) = if !raw.contains(['<', '&', '\r']) {
+            (raw.to_owned(), DataKind::Text)
+        } else if has_element(raw) {
+            (raw.to_owned(), DataKind::Xml)
+        } else {
+            self.character_data(raw)?
+        };
+        Ok(Data {
+            value,
+            kind,
+            original_error,
+        })
+    }
+
+    /// Text and CDATA content of `Data` (no elements): unescaped; a lone CDATA section
+    /// (with only white space around it) keeps its kind.
+    fn character_data(&mut self, raw: &str) -> R<(String, DataKind)> {
+        let mut reader = Reader::from_str(raw);
+        let mut out = String::with_capacity(raw.len());
+        let mut cdata_sections = 0;
+        let mut text_chars = false;
+        loop {
+            match reader
+                .read_event()
+                .map_err(|e| xml_err(reader.error_position(), e))?
+            {
+                Event::Text(t) => {
+                    let s = t.xml10_content();
+                    if !s.trim().is_empty() {
+                        text_chars = true;
+                    }
+                    out.push_str(&s);
+                }
+                Event::CData(t) => {
+                    cdata_sections += 1;
+                    out.push_str(&t.into_inner());
+                }
+                Event::GeneralRef(r) => {
+                    text_chars = true;
+                    let ch = if r.is_char_ref() {
+                        r.resolve_char_ref()
+                            .map_err(|e| xml_err(reader.error_position(), e))?
+                    } else {
+                        predefined_entity(&r)
+                    };
+                    match ch {
+                        Some(ch) => out.push(ch),
+                        None => {
+                            return Err(DecodeError::UnknownEntity {
+                                name: r.into_inner().into_owned(),
+                            });
+                        }
+                    }
+                }
+                Event::Eof => break,
+                Event::DocType(_) => return Err(DecodeError::DtdNotAllowed),
+                _ => {}
+            }
+        }
+        if cdata_sections == 1 && !text_chars {
+            // Keep exactly the section's content (drop white space around it).
+            let inner = raw
+                .trim()
+                .strip_prefix("<![CDATA[")
+                .and_then(|s| s.strip_suffix("]]>"))
+                .map(str::to_owned);
+            if let Some(inner) = inner {
+                return Ok((inner, DataKind::CData));
+            }
+        }
+        Ok((out, DataKind::Text))
+    }
+
+    fn count_command(&mut self) -> R<()> {
+        self.commands += 1;
+        if self.commands > self.limits.max_commands {
+            return Err(DecodeError::TooManyCommands {
+                max: self.limits.max_commands,
+            });
+        }
+        Ok(())
+    }
+
+    fn body(&mut self, c: &Child<'a>) -> R<SyncBody> {
+        let mut body = SyncBody::default();
+        if c.empty {
+            return Ok(body);
+        }
+        while let Some(child) = self.next_child()? {
+            if self.is_syncml(&child) && child.local == "Final" {
+                self.skip(&child)?;
+                body.is_final = true;
+                continue;
+            }
+            if body.is_final {
+                self.diags.push(Diagnostic::error(
+                    "content-after-final",
+                    format!("<{}> after <Final/>", child.qname),
+                ));
+            }
+            match self.command(&child)? {
+                Some(cmd) => body.commands.push(cmd),
+                None => {
+                    self.diags.push(Diagnostic::error(
+                        "unknown-command",
+                        format!("<{}> is not a SyncML command; kept verbatim", child.qname),
+                    ));
+                    let u = self.unknown(&child)?;
+                    body.commands.push(Command::Unknown(u));
+                }
+            }
+        }
+        Ok(body)
+    }
+
+    /// A command element, or `None` (nothing consumed) if `c` is not a command.
+    fn command(&mut self, c: &Child<'a>) -> R<Option<Command>> {
+        if !self.is_syncml(c) {
+            return Ok(None);
+        }
+        let cmd = match c.local {
+            "Add" | "Copy" | "Delete" | "Exec" | "Get" | "Replace" => {
+                self.count_command()?;
+                let ic = self.item_command(c)?;
+                match c.local {
+                    "Add" => Command::Add(ic),
+                    "Copy" => Command::Copy(ic),
+                    "Delete" => Command::Delete(ic),
+                    "Exec" => Command::Exec(ic),
+                    "Get" => Command::Get(ic),
+                    _ => Command::Replace(ic),
+                }
+            }
+            "Alert" => {
+                self.count_command()?;
+                Command::Alert(self.alert(c)?)
+            }
+            "Atomic" | "Sequence" => {
+                self.count_command()?;
+                let container = self.container(c)?;
+                if c.local == "Atomic" {
+                    Command::Atomic(container)
+                } else {
+                    Command::Sequence(container)
+                }
+            }
+            "Status" => {
+                self.count_command()?;
+                Command::Status(self.status(c)?)
+            }
+            "Results" => {
+                self.count_command()?;
+                Command::Results(self.results(c)?)
+            }
+            "Map" => {
+                self.count_command()?;
+                Command::Map(self.map(c)?)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(cmd))
+    }
+
+    fn cmd_id(&mut self, c: &Child<'a>) -> R<Option<CmdId>> {
+        Ok(Some(CmdId(self.text_of(c)?)))
+    }
+
+    fn item_command(&mut self, c: &Child<'a>) -> R<ItemCommand> {
+        let mut ic = ItemCommand::default();
+        if c.empty {
+            return Ok(ic);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "CmdID" => ic.cmd_id = self.cmd_id(&child)?,
+                "NoResp" => {
+                    self.skip(&child)?;
+                    ic.no_resp = true;
+                }
+                "Cred" => ic.cred = Some(self.cred(&child)?),
+                "Meta" => ic.meta = Some(self.meta(&child)?),
+                "Item" => {
+                    let item = self.item(&child)?;
+                    ic.items.push(item);
+                }
+                _ => {
+                    self.unknown_diag(&child, c.local);
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(ic)
+    }
+
+    fn alert(&mut self, c: &Child<'a>) -> R<Alert> {
+        let mut a = Alert::default();
+        if c.empty {
+            return Ok(a);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "CmdID" => a.cmd_id = self.cmd_id(&child)?,
+                "NoResp" => {
+                    self.skip(&child)?;
+                    a.no_resp = true;
+                }
+                "Cred" => a.cred = Some(self.cred(&child)?),
+                "Data" => a.data = Some(self.text_of(&child)?),
+                "Correlator" => a.correlator = Some(self.text_of(&child)?),
+                "Item" => {
+                    let item = self.item(&child)?;
+                    a.items.push(item);
+                }
+                _ => {
+                    self.unknown_diag(&child, "Alert");
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(a)
+    }
+
+    fn container(&mut self, c: &Child<'a>) -> R<Container> {
+        let mut k = Container::default();
+        if c.empty {
+            return Ok(k);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "CmdID" => k.cmd_id = self.cmd_id(&child)?,
+                "NoResp" => {
+                    self.skip(&child)?;
+                    k.no_resp = true;
+                }
+                "Meta" => k.meta = Some(self.meta(&child)?),
+                _ => match self.command(&child)? {
+                    Some(cmd) => k.commands.push(cmd),
+                    None => {
+                        self.diags.push(Diagnostic::error(
+                            "unknown-command",
+                            format!(
+                                "<{}> in <{}> is not a command; kept verbatim",
+                                child.qname, c.local
+                            ),
+                        ));
+                        let u = self.unknown(&child)?;
+                        k.commands.push(Command::Unknown(u));
+                    }
+                },
+            }
+        }
+        Ok(k)
+    }
+
+    fn status(&mut self, c: &Child<'a>) -> R<Status> {
+        let mut s = Status::default();
+        if c.empty {
+            return Ok(s);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "CmdID" => s.cmd_id = self.cmd_id(&child)?,
+                "MsgRef" => s.msg_ref = Some(self.text_of(&child)?),
+                "CmdRef" => s.cmd_ref = Some(self.text_of(&child)?),
+                "Cmd" => s.cmd = Some(self.text_of(&child)?),
+                "TargetRef" => {
+                    let v = self.text_of(&child)?;
+                    s.target_ref.push(v);
+                }
+                "SourceRef" => {
+                    let v = self.text_of(&child)?;
+                    s.source_ref.push(v);
+                }
+                "Cred" => s.cred = Some(self.cred(&child)?),
+                "Chal" => {
+                    let mut meta = Meta::default();
+                    if !child.empty {
+                        while let Some(m) = self.next_child()? {
+                            if m.local == "Meta" {
+                                meta = self.meta(&m)?;
+                            } else {
+                                self.skip(&m)?;
+                            }
+                        }
+                    }
+                    s.chal = Some(Chal { meta });
+                }
+                "Data" => s.data = self.text_of(&child)?,
+                "Item" => {
+                    let item = self.item(&child)?;
+                    s.items.push(item);
+                }
+                _ => {
+                    self.unknown_diag(&child, "Status");
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    fn results(&mut self, c: &Child<'a>) -> R<Results> {
+        let mut r = Results::default();
+        if c.empty {
+            return Ok(r);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "CmdID" => r.cmd_id = self.cmd_id(&child)?,
+                "MsgRef" => r.msg_ref = Some(self.text_of(&child)?),
+                "CmdRef" => r.cmd_ref = Some(self.text_of(&child)?),
+                "Cmd" => r.cmd = Some(self.text_of(&child)?),
+                "Meta" => r.meta = Some(self.meta(&child)?),
+                "TargetRef" => {
+                    let v = self.text_of(&child)?;
+                    r.target_ref.push(v);
+                }
+                "SourceRef" => {
+                    let v = self.text_of(&child)?;
+                    r.source_ref.push(v);
+                }
+                "Item" => {
+                    let item = self.item(&child)?;
+                    r.items.push(item);
+                }
+                _ => {
+                    self.unknown_diag(&child, "Results");
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    fn map(&mut self, c: &Child<'a>) -> R<MapCommand> {
+        let mut m = MapCommand::default();
+        if c.empty {
+            return Ok(m);
+        }
+        while let Some(child) = self.next_child()? {
+            match child.local {
+                "CmdID" => m.cmd_id = self.cmd_id(&child)?,
+                "Target" => m.target = Some(self.location(&child)?),
+                "Source" => m.source = Some(self.location(&child)?),
+                "Cred" => m.cred = Some(self.cred(&child)?),
+                "Meta" => m.meta = Some(self.meta(&child)?),
+                "MapItem" => {
+                    let (mut t, mut s) = (None, None);
+                    if !child.empty {
+                        while let Some(mi) = self.next_child()? {
+                            match mi.local {
+                                "Target" => t = Some(self.location(&mi)?),
+                                "Source" => s = Some(self.location(&mi)?),
+                                _ => self.skip(&mi)?,
+                            }
+                        }
+                    }
+                    m.map_items.push((t, s));
+                }
+                _ => {
+                    self.unknown_diag(&child, "Map");
+                    self.skip(&child)?;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Whether raw element content contains an element (not just text, CDATA, comments).
+fn has_element(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while let Some(off) = bytes
+        .get(i..)
+        .and_then(|b| b.iter().position(|&c| c == b'<'))
+    {
+        let at = i + off;
+        match bytes.get(at + 1) {
+            Some(b'!' | b'?') | None => {}
+            Some(_) => return true,
+        }
+        i = at + 1;
+    }
+    false
+}
+
+fn merge_meta(existing: Option<Meta>, new: Meta) -> Meta {
+    let Some(mut m) = existing else { return new };
+    macro_rules! take {
+        ($($f:ident),*) => {$( if new.$f.is_some() { m.$f = new.$f; } )*};
+    }
+    take!(
+        format,
+        r#type,
+        mark,
+        size,
+        version,
+        next_nonce,
+        max_msg_size,
+        max_obj_size
+    );
+    m.emi.extend(new.emi);
+    m.unknown.extend(new.unknown);
+    m
+}
+
+/// Repairs documentation artefacts that make published samples not well-formed: attribute
+/// values quoted with HTML-escaped quotes (`xmlns=&#39;…&#39;`, `=&quot;…&quot;`) or with
+/// typographic quotes. Real clients never send these; use this only on text copied from
+/// documentation (the `winmdm syncml` commands do, and say so).
+///
+/// Returns `None` when there was nothing to repair.
+///
+/// ```
+/// let (fixed, diags) = winmdm_syncml::repair_documentation_artifacts(
+///     "<SyncML xmlns=&#39;SYNCML:SYNCML1.2&#39;>").unwrap();
+/// assert_eq!(fixed, "<SyncML xmlns=\"SYNCML:SYNCML1.2\">");
+/// assert_eq!(diags[0].code, "doc-artifact");
+/// ```
+pub fn repair_documentation_artifacts(input: &str) -> Option<(String, Vec<Diagnostic>)> {
+    const QUOTES: [(&str, &str, &str); 3] = [
+        ("&#39;", "&#39;", "HTML-escaped apostrophes"),
+        ("&quot;", "&quot;", "HTML-escaped quotes"),
+        ("\u{201c}", "\u{201d}", "typographic quotes"),
+    ];
+    let mut out = String::with_capacity(input.len());
+    let mut diags = Vec::new();
+    let mut rest = input;
+    let mut in_tag = false;
+    while let Some(c) = rest.chars().next() {
+        if c == '<' {
+            in_tag = !rest.starts_with("<!--");
+        } else if c == '>' {
+            in_tag = false;
+        }
+        if in_tag && c == '=' {
+            let after = rest[1..].trim_start();
+            let repaired = QUOTES.iter().find_map(|(open, close, name)| {
+                let body = after.strip_prefix(open)?;
+                let end = body.find(close)?;
+                Some((&body[..end], &body[end + close.len()..], *name))
+            });
+            if let Some((value, remaining, name)) = repaired {
+                out.push_str("=\"");
+                out.push_str(value);
+                out.push('"');
+                rest = remaining;
+                diags.push(Diagnostic::error(
+                    "doc-artifact",
+                    format!("attribute value quoted with {name} (documentation rendering defect); repaired"),
+                ));
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    (!diags.is_empty()).then_some((out, diags))
+}

@@ -1,0 +1,62 @@
+//! OMA-DM 1.2 SyncML for Windows MDM servers ([MS-MDM]).
+//!
+//! * [`decode`] / [`decode_with`] / [`decode_fragment`] — namespace-aware, order-preserving,
+//!   limited ([`Limits`]), tolerant of what real clients and the documentation get wrong
+//!   (reported as [`Diagnostic`]s), refusing DTDs and WBXML with typed [`DecodeError`]s;
+//! * [`encode`] — the model back to XML in the recommended element order;
+//! * the typed model ([`SyncMl`], [`Command`], [`Item`], …) with builders for the commands
+//!   a server sends;
+//! * [`alerts`] — Microsoft's alerts as typed values (1224 LoginStatus and AADUserToken,
+//!   1226 unenroll and app results, 1201, 1222, 1223, 1225, …);
+//! * [`status`] — the `Status` a server owes for each client command, and the client's
+//!   `Status`/`Results` as typed outcomes;
+//! * [`check`] — conformance diagnostics (duplicate or zero `CmdID`, missing header fields, …).
+//!
+//! ```
+//! use winmdm_syncml::alerts::{KnownAlert, LoginStatus};
+//! let msg = winmdm_syncml::decode(br#"<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr>
+//!   <VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID>
+//!   <Target><LocURI>https://mdm.example/</LocURI></Target><Source><LocURI>dev</LocURI></Source>
+//!   </SyncHdr><SyncBody><Alert><CmdID>2</CmdID><Data>1224</Data><Item><Meta>
+//!   <Type xmlns="syncml:metinf">com.microsoft/MDM/LoginStatus</Type>
+//!   <Format xmlns="syncml:metinf">chr</Format></Meta><Data>user</Data></Item></Alert>
+//!   <Final/></SyncBody></SyncML>"#)?;
+//! let winmdm_syncml::Command::Alert(alert) = &msg.body.commands[0] else { unreachable!() };
+//! assert_eq!(KnownAlert::from_alert(alert), KnownAlert::LoginStatus(LoginStatus::User));
+//! # Ok::<(), winmdm_syncml::DecodeError>(())
+//! ```
+//!
+//! WBXML (`application/vnd.syncml.dm+wbxml`) is not supported: such a body gets
+//! [`DecodeError::Wbxml`] (answer HTTP 415).
+//!
+//! Specifications: [MS-MDM] §2.2–§3 (revision 15.0); OMA SyncML RepPro 1.2 and MetInf 1.2;
+//! OMA DM RepPro 1.2; Microsoft Learn "OMA DM protocol support" and "Microsoft Entra
+//! integration with MDM".
+//!
+//! [MS-MDM]: https://learn.microsoft.com/openspecs/windows_protocols/ms-mdm
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod alerts;
+pub mod check;
+mod codes;
+mod decode;
+mod encode;
+mod model;
+pub mod status;
+
+pub use codes::{AlertCode, CmdId, StatusCode};
+pub use decode::{
+    DecodeError, Decoded, Diagnostic, Fragment, Limits, Severity, decode, decode_fragment,
+    decode_with, repair_documentation_artifacts,
+};
+pub use encode::{
+    encode, encode_body, encode_command, encode_fragment, encode_header, encode_into,
+    encoded_item_len,
+};
+pub use model::*;
+
+/// The media type of SyncML over HTTP (XML encoding).
+pub const CONTENT_TYPE: &str = "application/vnd.syncml.dm+xml";
+/// The media type of WBXML-encoded SyncML (not supported).
+pub const CONTENT_TYPE_WBXML: &str = "application/vnd.syncml.dm+wbxml";

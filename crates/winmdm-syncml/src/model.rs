@@ -1,0 +1,615 @@
+//! The typed SyncML model (OMA DM RepPro 1.2 as profiled by MS-MDM §2.2).
+//!
+//! Values are kept as the text the message carried (trimmed of surrounding white space
+//! for simple elements, exact for `Data`), so nothing is lost in a round trip; typed
+//! accessors interpret them. Commands stay in document order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codes::{AlertCode, CmdId, StatusCode};
+
+/// The SyncML namespace (`xmlns` of the root).
+pub const SYNCML_NS: &str = "SYNCML:SYNCML1.2";
+/// The MetInf namespace of `Meta` children.
+pub const METINF_NS: &str = "syncml:metinf";
+/// Microsoft's namespace for `msft:` attributes (SyncApplicationVersion 3.0 and later).
+pub const MSFT_NS: &str = "http://schemas.microsoft.com/MobileDevice/MDM";
+
+/// A whole SyncML message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SyncMl {
+    /// The header.
+    pub header: SyncHdr,
+    /// The body.
+    pub body: SyncBody,
+}
+
+/// `SyncHdr`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SyncHdr {
+    /// `VerDTD` (`1.2`).
+    pub ver_dtd: String,
+    /// `VerProto` (`DM/1.2`).
+    pub ver_proto: String,
+    /// `SessionID` (opaque; `0` is legal).
+    pub session_id: String,
+    /// `MsgID`.
+    pub msg_id: String,
+    /// `Target`: the recipient (server URL from a client; device ID from a server).
+    pub target: Option<Location>,
+    /// `Source`: the sender.
+    pub source: Option<Location>,
+    /// `RespURI`.
+    pub resp_uri: Option<String>,
+    /// `NoResp`.
+    pub no_resp: bool,
+    /// `Cred` (OMA-DM basic or MD5 digest credentials).
+    pub cred: Option<Cred>,
+    /// `Meta` (`MaxMsgSize`, `MaxObjSize`).
+    pub meta: Option<Meta>,
+    /// Elements this crate does not model, kept verbatim.
+    pub unknown: Vec<Unknown>,
+}
+
+/// `Target`/`Source`: a `LocURI` and optional `LocName`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Location {
+    /// `LocURI`.
+    pub loc_uri: String,
+    /// `LocName`.
+    pub loc_name: Option<String>,
+}
+
+impl Location {
+    /// A location with just a URI.
+    pub fn new(uri: impl Into<String>) -> Self {
+        Self {
+            loc_uri: uri.into(),
+            loc_name: None,
+        }
+    }
+}
+
+/// `Cred`: credentials with their `Meta` (`Format` b64, `Type` `syncml:auth-md5` or
+/// `syncml:auth-basic`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Cred {
+    /// `Meta`.
+    pub meta: Option<Meta>,
+    /// `Data`.
+    pub data: String,
+}
+
+/// `Chal`: an authentication challenge in a `Status`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Chal {
+    /// `Meta` (`Type`, `Format`, `NextNonce`).
+    pub meta: Meta,
+}
+
+/// `Meta` with its MetInf children.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Meta {
+    /// `Format` (`chr`, `int`, `b64`, `bool`, `xml`, `node`, `null`, …).
+    pub format: Option<String>,
+    /// `Type` (a MIME type or a URN such as `com.microsoft/MDM/LoginStatus`).
+    pub r#type: Option<String>,
+    /// `Mark` (`critical`, `fatal`, `informational`, …).
+    pub mark: Option<String>,
+    /// `Size` (total size of a chunked object).
+    pub size: Option<String>,
+    /// `Version`.
+    pub version: Option<String>,
+    /// `NextNonce` (base64).
+    pub next_nonce: Option<String>,
+    /// `MaxMsgSize`.
+    pub max_msg_size: Option<String>,
+    /// `MaxObjSize`.
+    pub max_obj_size: Option<String>,
+    /// `EMI` (experimental meta information), any number.
+    pub emi: Vec<String>,
+    /// MetInf elements this crate does not model, kept verbatim.
+    pub unknown: Vec<Unknown>,
+}
+
+impl Meta {
+    /// `MaxMsgSize` as a number.
+    pub fn max_msg_size(&self) -> Option<u64> {
+        self.max_msg_size.as_deref()?.trim().parse().ok()
+    }
+
+    /// `MaxObjSize` as a number.
+    pub fn max_obj_size(&self) -> Option<u64> {
+        self.max_obj_size.as_deref()?.trim().parse().ok()
+    }
+
+    /// `Size` as a number.
+    pub fn size(&self) -> Option<u64> {
+        self.size.as_deref()?.trim().parse().ok()
+    }
+
+    /// A `Meta` with only `Format` and `Type` set (either may be `None`).
+    pub fn format_type(format: Option<&str>, r#type: Option<&str>) -> Self {
+        Self {
+            format: format.map(str::to_owned),
+            r#type: r#type.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+
+    /// Whether no child is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `SyncBody`: commands in document order, then `Final`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SyncBody {
+    /// The commands, in document order.
+    pub commands: Vec<Command>,
+    /// `Final`: this is the last message of the package.
+    pub is_final: bool,
+}
+
+/// One SyncML command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Command {
+    /// `Add`.
+    Add(ItemCommand),
+    /// `Alert`.
+    Alert(Alert),
+    /// `Atomic`: all or nothing.
+    Atomic(Container),
+    /// `Copy` (decoded; Windows does not support it).
+    Copy(ItemCommand),
+    /// `Delete`.
+    Delete(ItemCommand),
+    /// `Exec`.
+    Exec(ItemCommand),
+    /// `Get`.
+    Get(ItemCommand),
+    /// `Map` (decoded for completeness; not used by OMA DM).
+    Map(MapCommand),
+    /// `Replace`.
+    Replace(ItemCommand),
+    /// `Results`.
+    Results(Results),
+    /// `Sequence`: in order.
+    Sequence(Container),
+    /// `Status`.
+    Status(Status),
+    /// A command element this crate does not model, kept verbatim.
+    Unknown(Unknown),
+}
+
+impl Command {
+    /// The element name (`Get`, `Status`, …).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Add(_) => "Add",
+            Self::Alert(_) => "Alert",
+            Self::Atomic(_) => "Atomic",
+            Self::Copy(_) => "Copy",
+            Self::Delete(_) => "Delete",
+            Self::Exec(_) => "Exec",
+            Self::Get(_) => "Get",
+            Self::Map(_) => "Map",
+            Self::Replace(_) => "Replace",
+            Self::Results(_) => "Results",
+            Self::Sequence(_) => "Sequence",
+            Self::Status(_) => "Status",
+            Self::Unknown(u) => &u.name,
+        }
+    }
+
+    /// The command's `CmdID`, if it has one.
+    pub fn cmd_id(&self) -> Option<&CmdId> {
+        match self {
+            Self::Add(c)
+            | Self::Copy(c)
+            | Self::Delete(c)
+            | Self::Exec(c)
+            | Self::Get(c)
+            | Self::Replace(c) => c.cmd_id.as_ref(),
+            Self::Alert(a) => a.cmd_id.as_ref(),
+            Self::Atomic(c) | Self::Sequence(c) => c.cmd_id.as_ref(),
+            Self::Map(m) => m.cmd_id.as_ref(),
+            Self::Results(r) => r.cmd_id.as_ref(),
+            Self::Status(s) => s.cmd_id.as_ref(),
+            Self::Unknown(_) => None,
+        }
+    }
+
+    /// Sets the command's `CmdID` (no effect on unknown commands).
+    pub fn set_cmd_id(&mut self, id: CmdId) {
+        match self {
+            Self::Add(c)
+            | Self::Copy(c)
+            | Self::Delete(c)
+            | Self::Exec(c)
+            | Self::Get(c)
+            | Self::Replace(c) => {
+                c.cmd_id = Some(id);
+            }
+            Self::Alert(a) => a.cmd_id = Some(id),
+            Self::Atomic(c) | Self::Sequence(c) => c.cmd_id = Some(id),
+            Self::Map(m) => m.cmd_id = Some(id),
+            Self::Results(r) => r.cmd_id = Some(id),
+            Self::Status(s) => s.cmd_id = Some(id),
+            Self::Unknown(_) => {}
+        }
+    }
+
+    /// The items of an item-carrying command (`Add`, `Alert`, `Get`, …, `Results`, `Status`).
+    pub fn items(&self) -> &[Item] {
+        match self {
+            Self::Add(c)
+            | Self::Copy(c)
+            | Self::Delete(c)
+            | Self::Exec(c)
+            | Self::Get(c)
+            | Self::Replace(c) => &c.items,
+            Self::Alert(a) => &a.items,
+            Self::Results(r) => &r.items,
+            Self::Status(s) => &s.items,
+            _ => &[],
+        }
+    }
+
+    /// The nested commands of `Atomic` and `Sequence`.
+    pub fn children(&self) -> &[Command] {
+        match self {
+            Self::Atomic(c) | Self::Sequence(c) => &c.commands,
+            _ => &[],
+        }
+    }
+
+    /// `NoResp`: the sender wants no `Status` for this command.
+    pub fn no_resp(&self) -> bool {
+        match self {
+            Self::Add(c)
+            | Self::Copy(c)
+            | Self::Delete(c)
+            | Self::Exec(c)
+            | Self::Get(c)
+            | Self::Replace(c) => c.no_resp,
+            Self::Alert(a) => a.no_resp,
+            Self::Atomic(c) | Self::Sequence(c) => c.no_resp,
+            _ => false,
+        }
+    }
+
+    // --- builders for the commands a server sends ---------------------------------------
+
+    /// `Get` of each URI.
+    pub fn get<I, S>(cmd_id: impl Into<CmdId>, uris: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::Get(ItemCommand::targets(cmd_id, uris))
+    }
+
+    /// `Delete` of each URI.
+    pub fn delete<I, S>(cmd_id: impl Into<CmdId>, uris: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::Delete(ItemCommand::targets(cmd_id, uris))
+    }
+
+    /// `Replace` of one node with a value (`format` such as `chr`, `int`, `bool`, `b64`,
+    /// `xml`).
+    pub fn replace(
+        cmd_id: impl Into<CmdId>,
+        uri: impl Into<String>,
+        format: &str,
+        value: impl Into<String>,
+    ) -> Self {
+        Self::Replace(ItemCommand::one(cmd_id, Item::value(uri, format, value)))
+    }
+
+    /// `Add` of one node with a value.
+    pub fn add(
+        cmd_id: impl Into<CmdId>,
+        uri: impl Into<String>,
+        format: &str,
+        value: impl Into<String>,
+    ) -> Self {
+        Self::Add(ItemCommand::one(cmd_id, Item::value(uri, format, value)))
+    }
+
+    /// `Exec` of one node, with optional data.
+    pub fn exec(
+        cmd_id: impl Into<CmdId>,
+        uri: impl Into<String>,
+        format: Option<&str>,
+        data: Option<String>,
+    ) -> Self {
+        let mut item = Item::target(uri);
+        if let Some(f) = format {
+            item.meta = Some(Meta::format_type(Some(f), None));
+        }
+        item.data = data.map(Data::text);
+        Self::Exec(ItemCommand::one(cmd_id, item))
+    }
+
+    /// `Atomic` of the given commands.
+    pub fn atomic(cmd_id: impl Into<CmdId>, commands: Vec<Command>) -> Self {
+        Self::Atomic(Container {
+            cmd_id: Some(cmd_id.into()),
+            commands,
+            ..Container::default()
+        })
+    }
+
+    /// `Sequence` of the given commands.
+    pub fn sequence(cmd_id: impl Into<CmdId>, commands: Vec<Command>) -> Self {
+        Self::Sequence(Container {
+            cmd_id: Some(cmd_id.into()),
+            commands,
+            ..Container::default()
+        })
+    }
+
+    /// An `Alert` with a code and no items (for example 1223 session abort).
+    pub fn alert(cmd_id: impl Into<CmdId>, code: AlertCode) -> Self {
+        Self::Alert(Alert {
+            cmd_id: Some(cmd_id.into()),
+            data: Some(code.0.to_string()),
+            ..Alert::default()
+        })
+    }
+}
+
+/// `Add`, `Copy`, `Delete`, `Exec`, `Get`, `Replace`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ItemCommand {
+    /// `CmdID` (required by MS-MDM; missing in some documentation samples).
+    pub cmd_id: Option<CmdId>,
+    /// `NoResp`.
+    pub no_resp: bool,
+    /// `Cred`.
+    pub cred: Option<Cred>,
+    /// `Meta`.
+    pub meta: Option<Meta>,
+    /// The items.
+    pub items: Vec<Item>,
+}
+
+impl ItemCommand {
+    fn targets<I, S>(cmd_id: impl Into<CmdId>, uris: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            cmd_id: Some(cmd_id.into()),
+            items: uris.into_iter().map(Item::target).collect(),
+            ..Self::default()
+        }
+    }
+
+    fn one(cmd_id: impl Into<CmdId>, item: Item) -> Self {
+        Self {
+            cmd_id: Some(cmd_id.into()),
+            items: vec![item],
+            ..Self::default()
+        }
+    }
+}
+
+/// `Alert`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Alert {
+    /// `CmdID`.
+    pub cmd_id: Option<CmdId>,
+    /// `NoResp`.
+    pub no_resp: bool,
+    /// `Cred`.
+    pub cred: Option<Cred>,
+    /// `Data`: the alert code as sent.
+    pub data: Option<String>,
+    /// `Correlator` (not supported by Windows; kept).
+    pub correlator: Option<String>,
+    /// The items.
+    pub items: Vec<Item>,
+}
+
+impl Alert {
+    /// The alert code, if `Data` is a number.
+    pub fn code(&self) -> Option<AlertCode> {
+        self.data.as_deref()?.parse().ok()
+    }
+}
+
+/// `Atomic` and `Sequence`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Container {
+    /// `CmdID`.
+    pub cmd_id: Option<CmdId>,
+    /// `NoResp`.
+    pub no_resp: bool,
+    /// `Meta`.
+    pub meta: Option<Meta>,
+    /// The nested commands, in order.
+    pub commands: Vec<Command>,
+}
+
+/// `Map` (with its `MapItem`s as target/source pairs).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MapCommand {
+    /// `CmdID`.
+    pub cmd_id: Option<CmdId>,
+    /// `Target`.
+    pub target: Option<Location>,
+    /// `Source`.
+    pub source: Option<Location>,
+    /// `Cred`.
+    pub cred: Option<Cred>,
+    /// `Meta`.
+    pub meta: Option<Meta>,
+    /// `MapItem`s: (`Target`, `Source`).
+    pub map_items: Vec<(Option<Location>, Option<Location>)>,
+}
+
+/// `Results`: the answer to a `Get`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Results {
+    /// `CmdID`.
+    pub cmd_id: Option<CmdId>,
+    /// `MsgRef` (absent means "1").
+    pub msg_ref: Option<String>,
+    /// `CmdRef`: the `Get` this answers.
+    pub cmd_ref: Option<String>,
+    /// `Cmd` (`Get`; Windows includes it, the OMA DTD does not).
+    pub cmd: Option<String>,
+    /// `Meta`.
+    pub meta: Option<Meta>,
+    /// `TargetRef`s.
+    pub target_ref: Vec<String>,
+    /// `SourceRef`s.
+    pub source_ref: Vec<String>,
+    /// The items (each `Source` is a node that was read).
+    pub items: Vec<Item>,
+}
+
+/// `Status`: the outcome of a command (or of the SyncHdr, `CmdRef` 0).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Status {
+    /// `CmdID`.
+    pub cmd_id: Option<CmdId>,
+    /// `MsgRef`: the message of the referenced command.
+    pub msg_ref: Option<String>,
+    /// `CmdRef`: the referenced command (`0` for the SyncHdr).
+    pub cmd_ref: Option<String>,
+    /// `Cmd`: the referenced command's name (`SyncHdr`, `Get`, …).
+    pub cmd: Option<String>,
+    /// `TargetRef`s.
+    pub target_ref: Vec<String>,
+    /// `SourceRef`s.
+    pub source_ref: Vec<String>,
+    /// `Cred`.
+    pub cred: Option<Cred>,
+    /// `Chal`: an authentication challenge.
+    pub chal: Option<Chal>,
+    /// `Data`: the status code as sent.
+    pub data: String,
+    /// Items (rare).
+    pub items: Vec<Item>,
+}
+
+impl Status {
+    /// The status code, if `Data` is a number.
+    pub fn code(&self) -> Option<StatusCode> {
+        self.data.parse().ok()
+    }
+}
+
+/// `Item`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Item {
+    /// `Target`.
+    pub target: Option<Location>,
+    /// `Source`.
+    pub source: Option<Location>,
+    /// `SourceParent`.
+    pub source_parent: Option<Location>,
+    /// `TargetParent`.
+    pub target_parent: Option<Location>,
+    /// `Meta`.
+    pub meta: Option<Meta>,
+    /// `Data`.
+    pub data: Option<Data>,
+    /// `MoreData`: more chunks of this object follow.
+    pub more_data: bool,
+}
+
+impl Item {
+    /// An item with only a `Target`.
+    pub fn target(uri: impl Into<String>) -> Self {
+        Self {
+            target: Some(Location::new(uri)),
+            ..Self::default()
+        }
+    }
+
+    /// An item with a `Target`, a `Format` and a text value.
+    pub fn value(uri: impl Into<String>, format: &str, value: impl Into<String>) -> Self {
+        Self {
+            target: Some(Location::new(uri)),
+            meta: Some(Meta::format_type(Some(format), None)),
+            data: Some(Data::text(value)),
+            ..Self::default()
+        }
+    }
+
+    /// `Meta/Type`, if any.
+    pub fn meta_type(&self) -> Option<&str> {
+        self.meta.as_ref()?.r#type.as_deref()
+    }
+
+    /// `Meta/Format`, if any.
+    pub fn meta_format(&self) -> Option<&str> {
+        self.meta.as_ref()?.format.as_deref()
+    }
+
+    /// The data as text (`""` when there is none).
+    pub fn data_str(&self) -> &str {
+        self.data.as_ref().map_or("", |d| d.value.as_str())
+    }
+}
+
+/// How `Data` was (or will be) written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum DataKind {
+    /// Character data (escaped on output).
+    #[default]
+    Text,
+    /// A `<![CDATA[…]]>` section.
+    CData,
+    /// Embedded XML markup, kept byte-exact.
+    Xml,
+}
+
+/// `Data`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Data {
+    /// The value: unescaped text, CDATA content, or the embedded XML verbatim.
+    pub value: String,
+    /// How it is written.
+    pub kind: DataKind,
+    /// `msft:originalerror` (the HRESULT behind a failure status, SyncApplicationVersion ≥ 3.0).
+    pub original_error: Option<String>,
+}
+
+impl Data {
+    /// Text data.
+    pub fn text(value: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Embedded XML, written verbatim (it must be well-formed and declare its namespaces).
+    pub fn xml(markup: impl Into<String>) -> Self {
+        Self {
+            value: markup.into(),
+            kind: DataKind::Xml,
+            original_error: None,
+        }
+    }
+}
+
+/// An element this crate does not model, kept verbatim so it is re-emitted unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Unknown {
+    /// The element's name as written (with prefix, if any).
+    pub name: String,
+    /// The element's markup, from `<` to the end of its end tag.
+    pub xml: String,
+}
