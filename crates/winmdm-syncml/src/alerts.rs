@@ -12,6 +12,7 @@ use core::fmt;
 
 use crate::codes::{AlertCode, CmdId};
 use crate::model::{Alert, Command, Data, Item, Location, Meta};
+use crate::text::Text;
 
 /// 1224 `Type` of the login-status alert.
 pub const LOGIN_STATUS_TYPE: &str = "com.microsoft/MDM/LoginStatus";
@@ -190,10 +191,14 @@ impl KnownAlert {
                     .items
                     .iter()
                     .map(|i| GenericAlert {
-                        source: i.source.as_ref().map(|s| s.loc_uri.clone()),
+                        source: i.source.as_ref().map(|s| s.loc_uri.to_string()),
                         r#type: i.meta_type().map(|t| t.trim().to_owned()),
                         format: i.meta_format().map(str::to_owned),
-                        mark: i.meta.as_ref().and_then(|m| m.mark.clone()),
+                        mark: i
+                            .meta
+                            .as_ref()
+                            .and_then(|m| m.mark.as_ref())
+                            .map(|t| t.to_string()),
                         data: i.data_str().to_owned(),
                     })
                     .collect(),
@@ -206,9 +211,9 @@ impl KnownAlert {
 fn client_event(cmd_id: impl Into<CmdId>, ty: &str, format: Option<&str>, data: &str) -> Command {
     Command::Alert(Alert {
         cmd_id: Some(cmd_id.into()),
-        data: Some(AlertCode::CLIENT_EVENT.0.to_string()),
+        data: Some(Text::from_u32(u32::from(AlertCode::CLIENT_EVENT.0))),
         items: vec![Item {
-            meta: Some(Meta::format_type(format, Some(ty))),
+            meta: Some(Box::new(Meta::format_type(format, Some(ty)))),
             data: Some(Data::text(data)),
             ..Item::default()
         }],
@@ -235,9 +240,12 @@ pub fn client_initiated(cmd_id: impl Into<CmdId>) -> Command {
 pub fn unenroll_request(cmd_id: impl Into<CmdId>) -> Command {
     Command::Alert(Alert {
         cmd_id: Some(cmd_id.into()),
-        data: Some(AlertCode::GENERIC_ALERT.0.to_string()),
+        data: Some(Text::from_u32(u32::from(AlertCode::GENERIC_ALERT.0))),
         items: vec![Item {
-            meta: Some(Meta::format_type(Some("int"), Some(UNENROLL_REQUEST_TYPE))),
+            meta: Some(Box::new(Meta::format_type(
+                Some("int"),
+                Some(UNENROLL_REQUEST_TYPE),
+            ))),
             data: Some(Data::text("1")),
             ..Item::default()
         }],
@@ -254,10 +262,10 @@ pub fn app_result(cmd_id: impl Into<CmdId>, source: &str, install: bool, hresult
     };
     Command::Alert(Alert {
         cmd_id: Some(cmd_id.into()),
-        data: Some(AlertCode::GENERIC_ALERT.0.to_string()),
+        data: Some(Text::from_u32(u32::from(AlertCode::GENERIC_ALERT.0))),
         items: vec![Item {
             source: Some(Location::new(source)),
-            meta: Some(Meta::format_type(Some("int"), Some(ty))),
+            meta: Some(Box::new(Meta::format_type(Some("int"), Some(ty)))),
             data: Some(Data::text(hresult.to_string())),
             ..Item::default()
         }],

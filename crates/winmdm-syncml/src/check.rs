@@ -6,7 +6,7 @@ use crate::decode::{
     Decoded, Diagnostic, Fragment, Limits, decode_fragment, repair_documentation_artifacts,
 };
 use crate::model::{Command, Item, SyncBody, SyncHdr, SyncMl};
-use crate::{DecodeError, Severity};
+use crate::{DecodeError, Severity, Text};
 
 /// Checks a whole message: header fields (MS-MDM §2.2.2–2.2.3), `CmdID` rules (present,
 /// unique, not `0`), `Status`/`Results` references, alert codes, item shapes and `LocURI`s.
@@ -75,7 +75,7 @@ pub fn check_command(command: &Command, out: &mut Vec<Diagnostic>) {
 
 fn check_commands(
     commands: &[Command],
-    ids: &mut HashSet<String>,
+    ids: &mut HashSet<Text>,
     first_status: &mut bool,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -140,44 +140,38 @@ fn check_commands(
                 }
                 *first_status = false;
             }
-            Command::Results(r) => {
-                if r.cmd_ref.as_deref().is_none_or(str::is_empty) {
-                    out.push(Diagnostic::error(
-                        "results-without-cmdref",
-                        "Results without CmdRef",
-                    ));
-                }
+            Command::Results(r) if r.cmd_ref.as_deref().is_none_or(str::is_empty) => {
+                out.push(Diagnostic::error(
+                    "results-without-cmdref",
+                    "Results without CmdRef",
+                ));
             }
-            Command::Alert(a) => {
-                if a.code().is_none() {
-                    out.push(Diagnostic::error(
-                        "alert-code",
-                        format!("Alert Data {:?} is not an alert code", a.data),
-                    ));
-                }
+            Command::Alert(a) if a.code().is_none() => {
+                out.push(Diagnostic::error(
+                    "alert-code",
+                    format!("Alert Data {:?} is not an alert code", a.data),
+                ));
             }
             Command::Add(ic)
             | Command::Delete(ic)
             | Command::Get(ic)
             | Command::Replace(ic)
-            | Command::Copy(ic) => {
-                if ic.items.is_empty() {
-                    out.push(Diagnostic::error(
-                        "no-items",
-                        format!("<{name}> has no Item"),
-                    ));
-                }
+            | Command::Copy(ic)
+                if ic.items.is_empty() =>
+            {
+                out.push(Diagnostic::error(
+                    "no-items",
+                    format!("<{name}> has no Item"),
+                ));
             }
-            Command::Exec(ic) => {
-                if ic.items.len() != 1 {
-                    out.push(Diagnostic::error(
-                        "exec-items",
-                        format!(
-                            "<Exec> has {} items; exactly one is allowed",
-                            ic.items.len()
-                        ),
-                    ));
-                }
+            Command::Exec(ic) if ic.items.len() != 1 => {
+                out.push(Diagnostic::error(
+                    "exec-items",
+                    format!(
+                        "<Exec> has {} items; exactly one is allowed",
+                        ic.items.len()
+                    ),
+                ));
             }
             _ => {}
         }

@@ -148,7 +148,7 @@ named_codes! {
 /// §2.2.3.2). Real clients use small decimal numbers.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct CmdId(pub String);
+pub struct CmdId(pub crate::Text);
 
 impl CmdId {
     /// The ID as text.
@@ -176,12 +176,12 @@ impl fmt::Display for CmdId {
 
 impl From<u32> for CmdId {
     fn from(n: u32) -> Self {
-        Self(n.to_string())
+        Self(crate::Text::from_u32(n))
     }
 }
 
 impl From<&str> for CmdId {
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self(crate::Text::from(s))
     }
 }

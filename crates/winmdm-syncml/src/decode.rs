@@ -8,13 +8,12 @@
 //! declarations are refused; only the predefined entities and character references are
 //! expanded.
 
-use std::borrow::Cow;
-
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use crate::codes::{CmdId, StatusCode};
 use crate::model::*;
+use crate::text::Text;
 
 /// Budgets for one decode. Exceeding one is an error, never a truncation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,10 +262,13 @@ pub fn decode_fragment(input: &[u8], limits: &Limits) -> Result<Decoded<Fragment
         Some(&b) if b <= 0x03 => return Err(DecodeError::Wbxml),
         _ => {}
     }
-    let text = std::str::from_utf8(input).map_err(|_| DecodeError::NotUtf8)?;
+    let mut reader = Reader::from_reader(input);
+    // White space between elements is never emitted; it is kept inside text elements and
+    // `Data` (see `exact_text`).
+    reader.config_mut().trim_text(true);
     let mut d = Decoder {
-        reader: Reader::from_str(text),
-        text,
+        reader,
+        input,
         limits,
         diags: Vec::new(),
         depth: 0,
@@ -294,25 +296,28 @@ enum Ns {
 
 struct Scope<'a> {
     depth: usize,
-    prefix: Option<&'a str>,
+    prefix: Option<&'a [u8]>,
     ns: Ns,
 }
 
 /// A child element whose start tag has just been read.
 struct Child<'a> {
-    qname: &'a str,
-    local: &'a str,
+    /// The name as written (bytes of the input; validated by the reader).
+    qname: &'a [u8],
+    /// The name without its prefix.
+    local: &'a [u8],
     ns: Ns,
     empty: bool,
     /// Byte offset of its `<`.
     start: usize,
     /// `msft:originalerror`, when present (only read on `Data`).
-    original_error: Option<String>,
+    original_error: Option<Text>,
 }
 
 struct Decoder<'a> {
     reader: Reader<&'a [u8]>,
-    text: &'a str,
+    /// The input; the reader validates UTF-8 as it goes, so slices are checked on use.
+    input: &'a [u8],
     limits: &'a Limits,
     diags: Vec<Diagnostic>,
     depth: usize,
@@ -378,7 +383,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn resolve(&self, prefix: Option<&str>) -> Ns {
+    fn resolve(&self, prefix: Option<&[u8]>) -> Ns {
         self.scopes
             .iter()
             .rev()
@@ -388,17 +393,20 @@ impl<'a> Decoder<'a> {
 
     /// Reads the start tag `e` found at `start`: namespace declarations, the element's
     /// namespace, depth.
-    fn open(&mut self, e: &BytesStart<'_>, start: usize, empty: bool) -> R<Child<'a>> {
+    fn open(&mut self, e: &BytesStart<'_>, empty: bool) -> R<Child<'a>> {
+        // The tag ends at the reader's position: `<` + content (+ `/`) + `>`.
+        let tag_len = e.len() + if empty { 3 } else { 2 };
+        let start = self.pos().saturating_sub(tag_len);
         let name_len = e.name().0.len();
-        let qname: &'a str = self
-            .text
+        let qname: &'a [u8] = self
+            .input
             .get(start + 1..start + 1 + name_len)
             .unwrap_or_default();
-        let (prefix, local) = match qname.split_once(':') {
-            Some((p, l)) => (Some(p), l),
+        let (prefix, local) = match qname.iter().position(|&b| b == b':') {
+            Some(i) => (Some(&qname[..i]), &qname[i + 1..]),
             None => (None, qname),
         };
-        let want_attrs = local == "Data";
+        let want_attrs = local == b"Data";
         let mut original_error = None;
         if !empty {
             self.depth += 1;
@@ -421,10 +429,13 @@ impl<'a> Decoder<'a> {
                     .map_err(|err| xml_err(start as u64, err))?;
                 if key == "xmlns" || key.starts_with("xmlns:") {
                     let declared_prefix = key.strip_prefix("xmlns:");
-                    let declared_prefix: Option<&'a str> = declared_prefix.map(|p| {
+                    let declared_prefix: Option<&'a [u8]> = declared_prefix.map(|p| {
                         // Re-borrow the prefix from the input so it lives as long as 'a.
-                        let offset = p.as_ptr() as usize - self.text.as_ptr() as usize;
-                        self.text.get(offset..offset + p.len()).unwrap_or_default()
+                        let offset =
+                            (p.as_ptr() as usize).wrapping_sub(self.input.as_ptr() as usize);
+                        self.input
+                            .get(offset..offset.saturating_add(p.len()))
+                            .unwrap_or_default()
                     });
                     let ns = self.classify(&value);
                     self.scopes.push(Scope {
@@ -433,7 +444,7 @@ impl<'a> Decoder<'a> {
                         ns,
                     });
                 } else if want_attrs && attr.key.local_name().into_inner() == "originalerror" {
-                    original_error = Some(value.into_owned());
+                    original_error = Some(Text::from(value.as_ref()));
                 }
             }
         }
@@ -480,8 +491,8 @@ impl<'a> Decoder<'a> {
                 .read_event()
                 .map_err(|e| xml_err(self.reader.error_position(), e))?;
             match event {
-                Event::Start(e) => return self.open(&e, start, false).map(Some),
-                Event::Empty(e) => return self.open(&e, start, true).map(Some),
+                Event::Start(e) => return self.open(&e, false).map(Some),
+                Event::Empty(e) => return self.open(&e, true).map(Some),
                 Event::End(_) => {
                     self.close();
                     return Ok(None);
@@ -504,86 +515,122 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Switches reader-side trimming off while an element's text is read exactly.
+    fn exact_text(&mut self, exact: bool) {
+        self.reader.config_mut().trim_text(!exact);
+    }
+
     /// Reads the text content of a simple element (white space trimmed).
-    fn text_of(&mut self, c: &Child<'a>) -> R<String> {
+    fn text_of(&mut self, c: &Child<'a>) -> R<Text> {
         if c.empty {
-            return Ok(String::new());
+            return Ok(Text::default());
         }
-        let mut out: Option<String> = None;
-        let mut single: Option<Cow<'a, str>> = None;
+        self.exact_text(true);
+        let result = self.text_of_inner(c);
+        self.exact_text(false);
+        result
+    }
+
+    fn text_of_inner(&mut self, c: &Child<'a>) -> R<Text> {
+        // Fast path: one text event, then the end tag.
+        let start = self.pos();
+        let first = self
+            .reader
+            .read_event()
+            .map_err(|e| xml_err(self.reader.error_position(), e))?;
+        let mut acc = match first {
+            Event::End(_) => {
+                self.close();
+                return Ok(Text::default());
+            }
+            Event::Text(t) => {
+                let text = t.into_inner();
+                let after = self.pos();
+                let next = self
+                    .reader
+                    .read_event()
+                    .map_err(|e| xml_err(self.reader.error_position(), e))?;
+                if let Event::End(_) = next {
+                    self.close();
+                    return Ok(finish_text(&text));
+                }
+                let mut acc = String::from(&*text);
+                self.text_event(c, next, after, &mut acc)?;
+                acc
+            }
+            other => {
+                let mut acc = String::new();
+                if self.text_event(c, other, start, &mut acc)? {
+                    return Ok(finish_text(&acc));
+                }
+                acc
+            }
+        };
         loop {
-            let start = self.pos();
+            let at = self.pos();
             let event = self
                 .reader
                 .read_event()
                 .map_err(|e| xml_err(self.reader.error_position(), e))?;
-            let piece: Cow<'_, str> = match event {
-                Event::Text(t) => t.xml10_content(),
-                Event::CData(t) => Cow::Owned(t.into_inner().into_owned()),
-                Event::GeneralRef(r) => {
-                    let ch = if r.is_char_ref() {
-                        r.resolve_char_ref().map_err(|e| xml_err(start as u64, e))?
-                    } else {
-                        predefined_entity(&r)
-                    };
-                    match ch {
-                        Some(ch) => Cow::Owned(ch.to_string()),
-                        None => {
-                            return Err(DecodeError::UnknownEntity {
-                                name: r.into_inner().into_owned(),
-                            });
-                        }
-                    }
-                }
-                Event::End(_) => {
-                    self.close();
-                    break;
-                }
-                Event::Start(e) => {
-                    // Markup inside a simple element: skip it, keep going.
-                    let child = self.open(&e, start, false)?;
-                    self.diags.push(Diagnostic::warning(
-                        "unexpected-markup",
-                        format!("<{}> inside <{}> was ignored", child.qname, c.qname),
-                    ));
-                    self.skip(&child)?;
-                    continue;
-                }
-                Event::Empty(_) | Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
-                Event::DocType(_) => return Err(DecodeError::DtdNotAllowed),
-                Event::Eof => {
-                    return Err(DecodeError::Xml {
-                        position: start as u64,
-                        message: "unexpected end of document".to_owned(),
-                    });
-                }
-            };
-            match (&mut out, &single) {
-                (Some(s), _) => s.push_str(&piece),
-                (None, None) => {
-                    single = Some(match piece {
-                        Cow::Borrowed(_) => Cow::Owned(piece.into_owned()),
-                        Cow::Owned(s) => Cow::Owned(s),
-                    })
-                }
-                (None, Some(first)) => {
-                    let mut s = first.to_string();
-                    s.push_str(&piece);
-                    out = Some(s);
-                }
+            if self.text_event(c, event, at, &mut acc)? {
+                return Ok(finish_text(&acc));
             }
         }
-        let s = match (out, single) {
-            (Some(s), _) => s,
-            (None, Some(first)) => first.into_owned(),
-            (None, None) => String::new(),
-        };
-        let trimmed = s.trim();
-        Ok(if trimmed.len() == s.len() {
-            s
-        } else {
-            trimmed.to_owned()
-        })
+    }
+
+    /// Handles one event inside a simple element; returns true at its end tag.
+    fn text_event(
+        &mut self,
+        c: &Child<'a>,
+        event: Event<'_>,
+        start: usize,
+        acc: &mut String,
+    ) -> R<bool> {
+        match event {
+            Event::Text(t) => acc.push_str(&t),
+            Event::CData(t) => acc.push_str(&t.into_inner()),
+            Event::GeneralRef(r) => {
+                let ch = if r.is_char_ref() {
+                    r.resolve_char_ref().map_err(|e| xml_err(start as u64, e))?
+                } else {
+                    predefined_entity(&r)
+                };
+                match ch {
+                    Some(ch) => acc.push(ch),
+                    None => {
+                        return Err(DecodeError::UnknownEntity {
+                            name: r.into_inner().into_owned(),
+                        });
+                    }
+                }
+            }
+            Event::End(_) => {
+                self.close();
+                return Ok(true);
+            }
+            Event::Start(e) => {
+                // Markup inside a simple element: skip it, keep going.
+                let child = self.open(&e, false)?;
+                self.diags.push(Diagnostic::warning(
+                    "unexpected-markup",
+                    format!(
+                        "<{}> inside <{}> was ignored",
+                        lossy(child.qname),
+                        lossy(c.qname)
+                    ),
+                ));
+                self.skip(&child)?;
+            }
+            Event::Empty(_) | Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+            Event::DocType(_) => return Err(DecodeError::DtdNotAllowed),
+            Event::Eof => {
+                return Err(DecodeError::Xml {
+                    position: start as u64,
+                    message: "unexpected end of document".to_owned(),
+                });
+            }
+        }
+        Ok(false)
     }
 
     /// Skips the rest of an element whose start tag was read.
@@ -592,7 +639,9 @@ impl<'a> Decoder<'a> {
             return Ok(());
         }
         self.reader
-            .read_to_end(quick_xml::name::QName(c.qname))
+            .read_to_end(quick_xml::name::QName(
+                std::str::from_utf8(c.qname).map_err(|_| DecodeError::NotUtf8)?,
+            ))
             .map_err(|e| xml_err(self.reader.error_position(), e))?;
         self.close();
         Ok(())
@@ -602,16 +651,24 @@ impl<'a> Decoder<'a> {
     fn unknown(&mut self, c: &Child<'a>) -> R<Unknown> {
         self.skip(c)?;
         let end = self.pos();
+        let xml = self
+            .input
+            .get(c.start..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default();
         Ok(Unknown {
-            name: c.qname.to_owned(),
-            xml: self.text.get(c.start..end).unwrap_or_default().to_owned(),
+            name: String::from_utf8_lossy(c.qname).into_owned(),
+            xml: xml.to_owned(),
         })
     }
 
     fn unknown_diag(&mut self, c: &Child<'a>, parent: &str) {
         self.diags.push(Diagnostic::warning(
             "unknown-element",
-            format!("<{}> in <{parent}> is not modelled; kept verbatim", c.qname),
+            format!(
+                "<{}> in <{parent}> is not modelled; kept verbatim",
+                lossy(c.qname)
+            ),
         ));
     }
 
@@ -640,14 +697,14 @@ impl<'a> Decoder<'a> {
                 }
                 _ => continue,
             };
-            let c = self.open(&e, start, empty)?;
+            let c = self.open(&e, empty)?;
             if c.ns == Ns::Other {
                 return Err(DecodeError::UnexpectedRoot {
-                    name: c.qname.to_owned(),
+                    name: String::from_utf8_lossy(c.qname).into_owned(),
                 });
             }
             let fragment = match c.local {
-                "SyncML" => {
+                b"SyncML" => {
                     if c.ns == Ns::None {
                         self.diags.push(Diagnostic::warning(
                             "missing-namespace",
@@ -656,13 +713,13 @@ impl<'a> Decoder<'a> {
                     }
                     Fragment::Message(self.message(&c)?)
                 }
-                "SyncHdr" => Fragment::Header(self.header(&c)?),
-                "SyncBody" => Fragment::Body(self.body(&c)?),
+                b"SyncHdr" => Fragment::Header(self.header(&c)?),
+                b"SyncBody" => Fragment::Body(self.body(&c)?),
                 _ => match self.command(&c)? {
                     Some(cmd) => Fragment::Command(cmd),
                     None => {
                         return Err(DecodeError::UnexpectedRoot {
-                            name: c.qname.to_owned(),
+                            name: String::from_utf8_lossy(c.qname).into_owned(),
                         });
                     }
                 },
@@ -700,8 +757,8 @@ impl<'a> Decoder<'a> {
         if !c.empty {
             while let Some(child) = self.next_child()? {
                 match (self.is_syncml(&child), child.local) {
-                    (true, "SyncHdr") => header = Some(self.header(&child)?),
-                    (true, "SyncBody") => body = Some(self.body(&child)?),
+                    (true, b"SyncHdr") => header = Some(self.header(&child)?),
+                    (true, b"SyncBody") => body = Some(self.body(&child)?),
                     _ => {
                         self.unknown_diag(&child, "SyncML");
                         self.skip(&child)?;
@@ -733,19 +790,19 @@ impl<'a> Decoder<'a> {
                 continue;
             }
             match child.local {
-                "VerDTD" => h.ver_dtd = self.text_of(&child)?,
-                "VerProto" => h.ver_proto = self.text_of(&child)?,
-                "SessionID" => h.session_id = self.text_of(&child)?,
-                "MsgID" => h.msg_id = self.text_of(&child)?,
-                "Target" => h.target = Some(self.location(&child)?),
-                "Source" => h.source = Some(self.location(&child)?),
-                "RespURI" => h.resp_uri = Some(self.text_of(&child)?),
-                "NoResp" => {
+                b"VerDTD" => h.ver_dtd = self.text_of(&child)?,
+                b"VerProto" => h.ver_proto = self.text_of(&child)?,
+                b"SessionID" => h.session_id = self.text_of(&child)?,
+                b"MsgID" => h.msg_id = self.text_of(&child)?,
+                b"Target" => h.target = Some(self.location(&child)?),
+                b"Source" => h.source = Some(self.location(&child)?),
+                b"RespURI" => h.resp_uri = Some(self.text_of(&child)?),
+                b"NoResp" => {
                     self.skip(&child)?;
                     h.no_resp = true;
                 }
-                "Cred" => h.cred = Some(self.cred(&child)?),
-                "Meta" => h.meta = Some(self.meta(&child)?),
+                b"Cred" => h.cred = Some(Box::new(self.cred(&child)?)),
+                b"Meta" => h.meta = Some(Box::new(self.meta(&child)?)),
                 _ => {
                     self.unknown_diag(&child, "SyncHdr");
                     let u = self.unknown(&child)?;
@@ -763,8 +820,8 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "LocURI" => l.loc_uri = self.text_of(&child)?,
-                "LocName" => l.loc_name = Some(self.text_of(&child)?),
+                b"LocURI" => l.loc_uri = self.text_of(&child)?,
+                b"LocName" => l.loc_name = Some(self.text_of(&child)?),
                 _ => {
                     self.unknown_diag(&child, "Target/Source");
                     self.skip(&child)?;
@@ -781,8 +838,8 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "Meta" => cred.meta = Some(self.meta(&child)?),
-                "Data" => cred.data = self.text_of(&child)?,
+                b"Meta" => cred.meta = Some(Box::new(self.meta(&child)?)),
+                b"Data" => cred.data = self.text_of(&child)?,
                 _ => {
                     self.unknown_diag(&child, "Cred");
                     self.skip(&child)?;
@@ -795,15 +852,15 @@ impl<'a> Decoder<'a> {
     /// Reads one MetInf child into `meta`; returns false if it is not a MetInf element.
     fn meta_child(&mut self, child: &Child<'a>, meta: &mut Meta) -> R<bool> {
         let slot = match child.local {
-            "Format" => &mut meta.format,
-            "Type" => &mut meta.r#type,
-            "Mark" => &mut meta.mark,
-            "Size" => &mut meta.size,
-            "Version" => &mut meta.version,
-            "NextNonce" => &mut meta.next_nonce,
-            "MaxMsgSize" => &mut meta.max_msg_size,
-            "MaxObjSize" => &mut meta.max_obj_size,
-            "EMI" => {
+            b"Format" => &mut meta.format,
+            b"Type" => &mut meta.r#type,
+            b"Mark" => &mut meta.mark,
+            b"Size" => &mut meta.size,
+            b"Version" => &mut meta.version,
+            b"NextNonce" => &mut meta.next_nonce,
+            b"MaxMsgSize" => &mut meta.max_msg_size,
+            b"MaxObjSize" => &mut meta.max_obj_size,
+            b"EMI" => {
                 let v = self.text_of(child)?;
                 meta.emi.push(v);
                 return Ok(true);
@@ -814,7 +871,10 @@ impl<'a> Decoder<'a> {
         if child.ns != Ns::MetInf {
             self.diags.push(Diagnostic::warning(
                 "metinf-namespace",
-                format!("<{}> is not in the syncml:metinf namespace", child.qname),
+                format!(
+                    "<{}> is not in the syncml:metinf namespace",
+                    lossy(child.qname)
+                ),
             ));
         }
         Ok(true)
@@ -847,26 +907,27 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "Target" => item.target = Some(self.location(&child)?),
-                "Source" => item.source = Some(self.location(&child)?),
-                "SourceParent" => item.source_parent = Some(self.location(&child)?),
-                "TargetParent" => item.target_parent = Some(self.location(&child)?),
-                "Meta" => {
+                b"Target" => item.target = Some(self.location(&child)?),
+                b"Source" => item.source = Some(self.location(&child)?),
+                b"SourceParent" => item.source_parent = Some(Box::new(self.location(&child)?)),
+                b"TargetParent" => item.target_parent = Some(Box::new(self.location(&child)?)),
+                b"Meta" => {
                     let m = self.meta(&child)?;
-                    item.meta = Some(merge_meta(item.meta.take(), m));
+                    item.meta = Some(merge_meta(item.meta.take(), Box::new(m)));
                 }
-                "Data" => item.data = Some(self.data(&child)?),
-                "MoreData" => {
+                b"Data" => item.data = Some(self.data(&child)?),
+                b"MoreData" => {
                     self.skip(&child)?;
                     item.more_data = true;
                 }
-                "Type" | "Format" | "Mark" | "Size" => {
+                b"Type" | b"Format" | b"Mark" | b"Size" => {
                     // MS-MDM §3.2.5.1.5–6 samples put Type outside Meta.
                     self.diags.push(Diagnostic::warning(
                         "meta-outside-meta",
                         format!(
                             "<{}> directly in <Item>; read as Meta/{}",
-                            child.qname, child.local
+                            lossy(child.qname),
+                            lossy(child.local)
                         ),
                     ));
                     let mut m = item.meta.take().unwrap_or_default();
@@ -884,6 +945,13 @@ impl<'a> Decoder<'a> {
 
     /// `Data`: text, CDATA or embedded XML (kept byte-exact).
     fn data(&mut self, c: &Child<'a>) -> R<Data> {
+        self.exact_text(true);
+        let result = self.data_inner(c);
+        self.exact_text(false);
+        result
+    }
+
+    fn data_inner(&mut self, c: &Child<'a>) -> R<Data> {
         let original_error = c.original_error.clone();
         if c.empty {
             return Ok(Data {
@@ -891,19 +959,56 @@ impl<'a> Decoder<'a> {
                 ..Data::default()
             });
         }
-        let raw = self
+        let content_start = self.pos();
+        let rest = self.input.get(content_start..).unwrap_or_default();
+        // Fast path: plain text (no references, no markup) up to the end tag.
+        let plain = memchr::memchr(b'<', rest).is_some_and(|lt| {
+            rest.get(lt + 1) == Some(&b'/') && memchr::memchr(b'&', &rest[..lt]).is_none()
+        });
+        if plain {
+            let mut value = Text::default();
+            loop {
+                match self
+                    .reader
+                    .read_event()
+                    .map_err(|e| xml_err(self.reader.error_position(), e))?
+                {
+                    Event::Text(t) => value = normalize_eol(&t),
+                    Event::End(_) => {
+                        self.close();
+                        break;
+                    }
+                    _ => {
+                        return Err(DecodeError::Xml {
+                            position: content_start as u64,
+                            message: "unexpected content in <Data>".to_owned(),
+                        });
+                    }
+                }
+            }
+            return Ok(Data {
+                value,
+                kind: DataKind::Text,
+                original_error,
+            });
+        }
+        let span = self
             .reader
-            .read_text(quick_xml::name::QName(c.qname))
-            .map_err(|e| xml_err(self.reader.error_position(), e))?
-            .into_inner();
+            .read_to_end(quick_xml::name::QName(
+                std::str::from_utf8(c.qname).map_err(|_| DecodeError::NotUtf8)?,
+            ))
+            .map_err(|e| xml_err(self.reader.error_position(), e))?;
         self.close();
-        let raw: &str = &raw;
-        let (value, kind) = if !raw.contains(['<', '&', '\r']) {
-            (raw.to_owned(), DataKind::Text)
-        } else if has_element(raw) {
-            (raw.to_owned(), DataKind::Xml)
+        let raw = self
+            .input
+            .get(span.start as usize..span.end as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or(DecodeError::NotUtf8)?;
+        let (value, kind) = if has_element(raw) {
+            (Text::new(raw), DataKind::Xml)
         } else {
-            self.character_data(raw)?
+            let (text, kind) = self.character_data(raw)?;
+            (Text::from(text), kind)
         };
         Ok(Data {
             value,
@@ -987,7 +1092,7 @@ impl<'a> Decoder<'a> {
             return Ok(body);
         }
         while let Some(child) = self.next_child()? {
-            if self.is_syncml(&child) && child.local == "Final" {
+            if self.is_syncml(&child) && child.local == b"Final" {
                 self.skip(&child)?;
                 body.is_final = true;
                 continue;
@@ -995,7 +1100,7 @@ impl<'a> Decoder<'a> {
             if body.is_final {
                 self.diags.push(Diagnostic::error(
                     "content-after-final",
-                    format!("<{}> after <Final/>", child.qname),
+                    format!("<{}> after <Final/>", lossy(child.qname)),
                 ));
             }
             match self.command(&child)? {
@@ -1003,7 +1108,10 @@ impl<'a> Decoder<'a> {
                 None => {
                     self.diags.push(Diagnostic::error(
                         "unknown-command",
-                        format!("<{}> is not a SyncML command; kept verbatim", child.qname),
+                        format!(
+                            "<{}> is not a SyncML command; kept verbatim",
+                            lossy(child.qname)
+                        ),
                     ));
                     let u = self.unknown(&child)?;
                     body.commands.push(Command::Unknown(u));
@@ -1019,40 +1127,40 @@ impl<'a> Decoder<'a> {
             return Ok(None);
         }
         let cmd = match c.local {
-            "Add" | "Copy" | "Delete" | "Exec" | "Get" | "Replace" => {
+            b"Add" | b"Copy" | b"Delete" | b"Exec" | b"Get" | b"Replace" => {
                 self.count_command()?;
                 let ic = self.item_command(c)?;
                 match c.local {
-                    "Add" => Command::Add(ic),
-                    "Copy" => Command::Copy(ic),
-                    "Delete" => Command::Delete(ic),
-                    "Exec" => Command::Exec(ic),
-                    "Get" => Command::Get(ic),
+                    b"Add" => Command::Add(ic),
+                    b"Copy" => Command::Copy(ic),
+                    b"Delete" => Command::Delete(ic),
+                    b"Exec" => Command::Exec(ic),
+                    b"Get" => Command::Get(ic),
                     _ => Command::Replace(ic),
                 }
             }
-            "Alert" => {
+            b"Alert" => {
                 self.count_command()?;
                 Command::Alert(self.alert(c)?)
             }
-            "Atomic" | "Sequence" => {
+            b"Atomic" | b"Sequence" => {
                 self.count_command()?;
                 let container = self.container(c)?;
-                if c.local == "Atomic" {
+                if c.local == b"Atomic" {
                     Command::Atomic(container)
                 } else {
                     Command::Sequence(container)
                 }
             }
-            "Status" => {
+            b"Status" => {
                 self.count_command()?;
                 Command::Status(self.status(c)?)
             }
-            "Results" => {
+            b"Results" => {
                 self.count_command()?;
                 Command::Results(self.results(c)?)
             }
-            "Map" => {
+            b"Map" => {
                 self.count_command()?;
                 Command::Map(self.map(c)?)
             }
@@ -1072,19 +1180,19 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "CmdID" => ic.cmd_id = self.cmd_id(&child)?,
-                "NoResp" => {
+                b"CmdID" => ic.cmd_id = self.cmd_id(&child)?,
+                b"NoResp" => {
                     self.skip(&child)?;
                     ic.no_resp = true;
                 }
-                "Cred" => ic.cred = Some(self.cred(&child)?),
-                "Meta" => ic.meta = Some(self.meta(&child)?),
-                "Item" => {
+                b"Cred" => ic.cred = Some(Box::new(self.cred(&child)?)),
+                b"Meta" => ic.meta = Some(Box::new(self.meta(&child)?)),
+                b"Item" => {
                     let item = self.item(&child)?;
                     ic.items.push(item);
                 }
                 _ => {
-                    self.unknown_diag(&child, c.local);
+                    self.unknown_diag(&child, &lossy(c.local));
                     self.skip(&child)?;
                 }
             }
@@ -1099,15 +1207,15 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "CmdID" => a.cmd_id = self.cmd_id(&child)?,
-                "NoResp" => {
+                b"CmdID" => a.cmd_id = self.cmd_id(&child)?,
+                b"NoResp" => {
                     self.skip(&child)?;
                     a.no_resp = true;
                 }
-                "Cred" => a.cred = Some(self.cred(&child)?),
-                "Data" => a.data = Some(self.text_of(&child)?),
-                "Correlator" => a.correlator = Some(self.text_of(&child)?),
-                "Item" => {
+                b"Cred" => a.cred = Some(Box::new(self.cred(&child)?)),
+                b"Data" => a.data = Some(self.text_of(&child)?),
+                b"Correlator" => a.correlator = Some(self.text_of(&child)?),
+                b"Item" => {
                     let item = self.item(&child)?;
                     a.items.push(item);
                 }
@@ -1127,12 +1235,12 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "CmdID" => k.cmd_id = self.cmd_id(&child)?,
-                "NoResp" => {
+                b"CmdID" => k.cmd_id = self.cmd_id(&child)?,
+                b"NoResp" => {
                     self.skip(&child)?;
                     k.no_resp = true;
                 }
-                "Meta" => k.meta = Some(self.meta(&child)?),
+                b"Meta" => k.meta = Some(Box::new(self.meta(&child)?)),
                 _ => match self.command(&child)? {
                     Some(cmd) => k.commands.push(cmd),
                     None => {
@@ -1140,7 +1248,8 @@ impl<'a> Decoder<'a> {
                             "unknown-command",
                             format!(
                                 "<{}> in <{}> is not a command; kept verbatim",
-                                child.qname, c.local
+                                lossy(child.qname),
+                                lossy(c.local)
                             ),
                         ));
                         let u = self.unknown(&child)?;
@@ -1159,34 +1268,34 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "CmdID" => s.cmd_id = self.cmd_id(&child)?,
-                "MsgRef" => s.msg_ref = Some(self.text_of(&child)?),
-                "CmdRef" => s.cmd_ref = Some(self.text_of(&child)?),
-                "Cmd" => s.cmd = Some(self.text_of(&child)?),
-                "TargetRef" => {
+                b"CmdID" => s.cmd_id = self.cmd_id(&child)?,
+                b"MsgRef" => s.msg_ref = Some(self.text_of(&child)?),
+                b"CmdRef" => s.cmd_ref = Some(self.text_of(&child)?),
+                b"Cmd" => s.cmd = Some(self.text_of(&child)?),
+                b"TargetRef" => {
                     let v = self.text_of(&child)?;
                     s.target_ref.push(v);
                 }
-                "SourceRef" => {
+                b"SourceRef" => {
                     let v = self.text_of(&child)?;
                     s.source_ref.push(v);
                 }
-                "Cred" => s.cred = Some(self.cred(&child)?),
-                "Chal" => {
+                b"Cred" => s.cred = Some(Box::new(self.cred(&child)?)),
+                b"Chal" => {
                     let mut meta = Meta::default();
                     if !child.empty {
                         while let Some(m) = self.next_child()? {
-                            if m.local == "Meta" {
+                            if m.local == b"Meta" {
                                 meta = self.meta(&m)?;
                             } else {
                                 self.skip(&m)?;
                             }
                         }
                     }
-                    s.chal = Some(Chal { meta });
+                    s.chal = Some(Box::new(Chal { meta }));
                 }
-                "Data" => s.data = self.text_of(&child)?,
-                "Item" => {
+                b"Data" => s.data = self.text_of(&child)?,
+                b"Item" => {
                     let item = self.item(&child)?;
                     s.items.push(item);
                 }
@@ -1206,20 +1315,20 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "CmdID" => r.cmd_id = self.cmd_id(&child)?,
-                "MsgRef" => r.msg_ref = Some(self.text_of(&child)?),
-                "CmdRef" => r.cmd_ref = Some(self.text_of(&child)?),
-                "Cmd" => r.cmd = Some(self.text_of(&child)?),
-                "Meta" => r.meta = Some(self.meta(&child)?),
-                "TargetRef" => {
+                b"CmdID" => r.cmd_id = self.cmd_id(&child)?,
+                b"MsgRef" => r.msg_ref = Some(self.text_of(&child)?),
+                b"CmdRef" => r.cmd_ref = Some(self.text_of(&child)?),
+                b"Cmd" => r.cmd = Some(self.text_of(&child)?),
+                b"Meta" => r.meta = Some(Box::new(self.meta(&child)?)),
+                b"TargetRef" => {
                     let v = self.text_of(&child)?;
                     r.target_ref.push(v);
                 }
-                "SourceRef" => {
+                b"SourceRef" => {
                     let v = self.text_of(&child)?;
                     r.source_ref.push(v);
                 }
-                "Item" => {
+                b"Item" => {
                     let item = self.item(&child)?;
                     r.items.push(item);
                 }
@@ -1239,18 +1348,18 @@ impl<'a> Decoder<'a> {
         }
         while let Some(child) = self.next_child()? {
             match child.local {
-                "CmdID" => m.cmd_id = self.cmd_id(&child)?,
-                "Target" => m.target = Some(self.location(&child)?),
-                "Source" => m.source = Some(self.location(&child)?),
-                "Cred" => m.cred = Some(self.cred(&child)?),
-                "Meta" => m.meta = Some(self.meta(&child)?),
-                "MapItem" => {
+                b"CmdID" => m.cmd_id = self.cmd_id(&child)?,
+                b"Target" => m.target = Some(self.location(&child)?),
+                b"Source" => m.source = Some(self.location(&child)?),
+                b"Cred" => m.cred = Some(Box::new(self.cred(&child)?)),
+                b"Meta" => m.meta = Some(Box::new(self.meta(&child)?)),
+                b"MapItem" => {
                     let (mut t, mut s) = (None, None);
                     if !child.empty {
                         while let Some(mi) = self.next_child()? {
                             match mi.local {
-                                "Target" => t = Some(self.location(&mi)?),
-                                "Source" => s = Some(self.location(&mi)?),
+                                b"Target" => t = Some(self.location(&mi)?),
+                                b"Source" => s = Some(self.location(&mi)?),
                                 _ => self.skip(&mi)?,
                             }
                         }
@@ -1264,6 +1373,23 @@ impl<'a> Decoder<'a> {
             }
         }
         Ok(m)
+    }
+}
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// Trims a simple element's text and normalizes line ends (XML 1.0 §2.11).
+fn finish_text(text: &str) -> Text {
+    normalize_eol(text.trim_matches(|c: char| c.is_ascii_whitespace()))
+}
+
+fn normalize_eol(text: &str) -> Text {
+    if memchr::memchr(b'\r', text.as_bytes()).is_some() {
+        Text::from(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Text::new(text)
     }
 }
 
@@ -1285,7 +1411,7 @@ fn has_element(raw: &str) -> bool {
     false
 }
 
-fn merge_meta(existing: Option<Meta>, new: Meta) -> Meta {
+fn merge_meta(existing: Option<Box<Meta>>, new: Box<Meta>) -> Box<Meta> {
     let Some(mut m) = existing else { return new };
     macro_rules! take {
         ($($f:ident),*) => {$( if new.$f.is_some() { m.$f = new.$f; } )*};

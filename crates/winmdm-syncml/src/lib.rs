@@ -44,6 +44,7 @@ mod decode;
 mod encode;
 mod model;
 pub mod status;
+mod text;
 
 pub use codes::{AlertCode, CmdId, StatusCode};
 pub use decode::{
@@ -55,6 +56,7 @@ pub use encode::{
     encoded_item_len,
 };
 pub use model::*;
+pub use text::Text;
 
 /// The media type of SyncML over HTTP (XML encoding).
 pub const CONTENT_TYPE: &str = "application/vnd.syncml.dm+xml";

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codes::{AlertCode, CmdId, StatusCode};
+use crate::text::Text;
 
 /// The SyncML namespace (`xmlns` of the root).
 pub const SYNCML_NS: &str = "SYNCML:SYNCML1.2";
@@ -28,25 +29,25 @@ pub struct SyncMl {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SyncHdr {
     /// `VerDTD` (`1.2`).
-    pub ver_dtd: String,
+    pub ver_dtd: Text,
     /// `VerProto` (`DM/1.2`).
-    pub ver_proto: String,
+    pub ver_proto: Text,
     /// `SessionID` (opaque; `0` is legal).
-    pub session_id: String,
+    pub session_id: Text,
     /// `MsgID`.
-    pub msg_id: String,
+    pub msg_id: Text,
     /// `Target`: the recipient (server URL from a client; device ID from a server).
     pub target: Option<Location>,
     /// `Source`: the sender.
     pub source: Option<Location>,
     /// `RespURI`.
-    pub resp_uri: Option<String>,
+    pub resp_uri: Option<Text>,
     /// `NoResp`.
     pub no_resp: bool,
     /// `Cred` (OMA-DM basic or MD5 digest credentials).
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Meta` (`MaxMsgSize`, `MaxObjSize`).
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// Elements this crate does not model, kept verbatim.
     pub unknown: Vec<Unknown>,
 }
@@ -55,14 +56,14 @@ pub struct SyncHdr {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Location {
     /// `LocURI`.
-    pub loc_uri: String,
+    pub loc_uri: Text,
     /// `LocName`.
-    pub loc_name: Option<String>,
+    pub loc_name: Option<Text>,
 }
 
 impl Location {
     /// A location with just a URI.
-    pub fn new(uri: impl Into<String>) -> Self {
+    pub fn new(uri: impl Into<Text>) -> Self {
         Self {
             loc_uri: uri.into(),
             loc_name: None,
@@ -75,9 +76,9 @@ impl Location {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Cred {
     /// `Meta`.
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `Data`.
-    pub data: String,
+    pub data: Text,
 }
 
 /// `Chal`: an authentication challenge in a `Status`.
@@ -91,23 +92,23 @@ pub struct Chal {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Meta {
     /// `Format` (`chr`, `int`, `b64`, `bool`, `xml`, `node`, `null`, …).
-    pub format: Option<String>,
+    pub format: Option<Text>,
     /// `Type` (a MIME type or a URN such as `com.microsoft/MDM/LoginStatus`).
-    pub r#type: Option<String>,
+    pub r#type: Option<Text>,
     /// `Mark` (`critical`, `fatal`, `informational`, …).
-    pub mark: Option<String>,
+    pub mark: Option<Text>,
     /// `Size` (total size of a chunked object).
-    pub size: Option<String>,
+    pub size: Option<Text>,
     /// `Version`.
-    pub version: Option<String>,
+    pub version: Option<Text>,
     /// `NextNonce` (base64).
-    pub next_nonce: Option<String>,
+    pub next_nonce: Option<Text>,
     /// `MaxMsgSize`.
-    pub max_msg_size: Option<String>,
+    pub max_msg_size: Option<Text>,
     /// `MaxObjSize`.
-    pub max_obj_size: Option<String>,
+    pub max_obj_size: Option<Text>,
     /// `EMI` (experimental meta information), any number.
-    pub emi: Vec<String>,
+    pub emi: Vec<Text>,
     /// MetInf elements this crate does not model, kept verbatim.
     pub unknown: Vec<Unknown>,
 }
@@ -131,8 +132,8 @@ impl Meta {
     /// A `Meta` with only `Format` and `Type` set (either may be `None`).
     pub fn format_type(format: Option<&str>, r#type: Option<&str>) -> Self {
         Self {
-            format: format.map(str::to_owned),
-            r#type: r#type.map(str::to_owned),
+            format: format.map(Text::from),
+            r#type: r#type.map(Text::from),
             ..Self::default()
         }
     }
@@ -259,7 +260,7 @@ impl Command {
     }
 
     /// The nested commands of `Atomic` and `Sequence`.
-    pub fn children(&self) -> &[Command] {
+    pub fn children(&self) -> &[Self] {
         match self {
             Self::Atomic(c) | Self::Sequence(c) => &c.commands,
             _ => &[],
@@ -287,7 +288,7 @@ impl Command {
     pub fn get<I, S>(cmd_id: impl Into<CmdId>, uris: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<Text>,
     {
         Self::Get(ItemCommand::targets(cmd_id, uris))
     }
@@ -296,7 +297,7 @@ impl Command {
     pub fn delete<I, S>(cmd_id: impl Into<CmdId>, uris: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<Text>,
     {
         Self::Delete(ItemCommand::targets(cmd_id, uris))
     }
@@ -305,9 +306,9 @@ impl Command {
     /// `xml`).
     pub fn replace(
         cmd_id: impl Into<CmdId>,
-        uri: impl Into<String>,
+        uri: impl Into<Text>,
         format: &str,
-        value: impl Into<String>,
+        value: impl Into<Text>,
     ) -> Self {
         Self::Replace(ItemCommand::one(cmd_id, Item::value(uri, format, value)))
     }
@@ -315,9 +316,9 @@ impl Command {
     /// `Add` of one node with a value.
     pub fn add(
         cmd_id: impl Into<CmdId>,
-        uri: impl Into<String>,
+        uri: impl Into<Text>,
         format: &str,
-        value: impl Into<String>,
+        value: impl Into<Text>,
     ) -> Self {
         Self::Add(ItemCommand::one(cmd_id, Item::value(uri, format, value)))
     }
@@ -325,20 +326,20 @@ impl Command {
     /// `Exec` of one node, with optional data.
     pub fn exec(
         cmd_id: impl Into<CmdId>,
-        uri: impl Into<String>,
+        uri: impl Into<Text>,
         format: Option<&str>,
         data: Option<String>,
     ) -> Self {
         let mut item = Item::target(uri);
         if let Some(f) = format {
-            item.meta = Some(Meta::format_type(Some(f), None));
+            item.meta = Some(Box::new(Meta::format_type(Some(f), None)));
         }
         item.data = data.map(Data::text);
         Self::Exec(ItemCommand::one(cmd_id, item))
     }
 
     /// `Atomic` of the given commands.
-    pub fn atomic(cmd_id: impl Into<CmdId>, commands: Vec<Command>) -> Self {
+    pub fn atomic(cmd_id: impl Into<CmdId>, commands: Vec<Self>) -> Self {
         Self::Atomic(Container {
             cmd_id: Some(cmd_id.into()),
             commands,
@@ -347,7 +348,7 @@ impl Command {
     }
 
     /// `Sequence` of the given commands.
-    pub fn sequence(cmd_id: impl Into<CmdId>, commands: Vec<Command>) -> Self {
+    pub fn sequence(cmd_id: impl Into<CmdId>, commands: Vec<Self>) -> Self {
         Self::Sequence(Container {
             cmd_id: Some(cmd_id.into()),
             commands,
@@ -359,7 +360,7 @@ impl Command {
     pub fn alert(cmd_id: impl Into<CmdId>, code: AlertCode) -> Self {
         Self::Alert(Alert {
             cmd_id: Some(cmd_id.into()),
-            data: Some(code.0.to_string()),
+            data: Some(Text::from_u32(u32::from(code.0))),
             ..Alert::default()
         })
     }
@@ -373,9 +374,9 @@ pub struct ItemCommand {
     /// `NoResp`.
     pub no_resp: bool,
     /// `Cred`.
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Meta`.
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// The items.
     pub items: Vec<Item>,
 }
@@ -384,7 +385,7 @@ impl ItemCommand {
     fn targets<I, S>(cmd_id: impl Into<CmdId>, uris: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: Into<Text>,
     {
         Self {
             cmd_id: Some(cmd_id.into()),
@@ -410,11 +411,11 @@ pub struct Alert {
     /// `NoResp`.
     pub no_resp: bool,
     /// `Cred`.
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Data`: the alert code as sent.
-    pub data: Option<String>,
+    pub data: Option<Text>,
     /// `Correlator` (not supported by Windows; kept).
-    pub correlator: Option<String>,
+    pub correlator: Option<Text>,
     /// The items.
     pub items: Vec<Item>,
 }
@@ -434,7 +435,7 @@ pub struct Container {
     /// `NoResp`.
     pub no_resp: bool,
     /// `Meta`.
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// The nested commands, in order.
     pub commands: Vec<Command>,
 }
@@ -449,9 +450,9 @@ pub struct MapCommand {
     /// `Source`.
     pub source: Option<Location>,
     /// `Cred`.
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Meta`.
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `MapItem`s: (`Target`, `Source`).
     pub map_items: Vec<(Option<Location>, Option<Location>)>,
 }
@@ -462,17 +463,17 @@ pub struct Results {
     /// `CmdID`.
     pub cmd_id: Option<CmdId>,
     /// `MsgRef` (absent means "1").
-    pub msg_ref: Option<String>,
+    pub msg_ref: Option<Text>,
     /// `CmdRef`: the `Get` this answers.
-    pub cmd_ref: Option<String>,
+    pub cmd_ref: Option<Text>,
     /// `Cmd` (`Get`; Windows includes it, the OMA DTD does not).
-    pub cmd: Option<String>,
+    pub cmd: Option<Text>,
     /// `Meta`.
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `TargetRef`s.
-    pub target_ref: Vec<String>,
+    pub target_ref: Vec<Text>,
     /// `SourceRef`s.
-    pub source_ref: Vec<String>,
+    pub source_ref: Vec<Text>,
     /// The items (each `Source` is a node that was read).
     pub items: Vec<Item>,
 }
@@ -483,21 +484,21 @@ pub struct Status {
     /// `CmdID`.
     pub cmd_id: Option<CmdId>,
     /// `MsgRef`: the message of the referenced command.
-    pub msg_ref: Option<String>,
+    pub msg_ref: Option<Text>,
     /// `CmdRef`: the referenced command (`0` for the SyncHdr).
-    pub cmd_ref: Option<String>,
+    pub cmd_ref: Option<Text>,
     /// `Cmd`: the referenced command's name (`SyncHdr`, `Get`, …).
-    pub cmd: Option<String>,
+    pub cmd: Option<Text>,
     /// `TargetRef`s.
-    pub target_ref: Vec<String>,
+    pub target_ref: Vec<Text>,
     /// `SourceRef`s.
-    pub source_ref: Vec<String>,
+    pub source_ref: Vec<Text>,
     /// `Cred`.
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// `Chal`: an authentication challenge.
-    pub chal: Option<Chal>,
+    pub chal: Option<Box<Chal>>,
     /// `Data`: the status code as sent.
-    pub data: String,
+    pub data: Text,
     /// Items (rare).
     pub items: Vec<Item>,
 }
@@ -517,11 +518,11 @@ pub struct Item {
     /// `Source`.
     pub source: Option<Location>,
     /// `SourceParent`.
-    pub source_parent: Option<Location>,
+    pub source_parent: Option<Box<Location>>,
     /// `TargetParent`.
-    pub target_parent: Option<Location>,
+    pub target_parent: Option<Box<Location>>,
     /// `Meta`.
-    pub meta: Option<Meta>,
+    pub meta: Option<Box<Meta>>,
     /// `Data`.
     pub data: Option<Data>,
     /// `MoreData`: more chunks of this object follow.
@@ -530,7 +531,7 @@ pub struct Item {
 
 impl Item {
     /// An item with only a `Target`.
-    pub fn target(uri: impl Into<String>) -> Self {
+    pub fn target(uri: impl Into<Text>) -> Self {
         Self {
             target: Some(Location::new(uri)),
             ..Self::default()
@@ -538,10 +539,10 @@ impl Item {
     }
 
     /// An item with a `Target`, a `Format` and a text value.
-    pub fn value(uri: impl Into<String>, format: &str, value: impl Into<String>) -> Self {
+    pub fn value(uri: impl Into<Text>, format: &str, value: impl Into<Text>) -> Self {
         Self {
             target: Some(Location::new(uri)),
-            meta: Some(Meta::format_type(Some(format), None)),
+            meta: Some(Box::new(Meta::format_type(Some(format), None))),
             data: Some(Data::text(value)),
             ..Self::default()
         }
@@ -579,16 +580,16 @@ pub enum DataKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Data {
     /// The value: unescaped text, CDATA content, or the embedded XML verbatim.
-    pub value: String,
+    pub value: Text,
     /// How it is written.
     pub kind: DataKind,
     /// `msft:originalerror` (the HRESULT behind a failure status, SyncApplicationVersion ≥ 3.0).
-    pub original_error: Option<String>,
+    pub original_error: Option<Text>,
 }
 
 impl Data {
     /// Text data.
-    pub fn text(value: impl Into<String>) -> Self {
+    pub fn text(value: impl Into<Text>) -> Self {
         Self {
             value: value.into(),
             ..Self::default()
@@ -596,7 +597,7 @@ impl Data {
     }
 
     /// Embedded XML, written verbatim (it must be well-formed and declare its namespaces).
-    pub fn xml(markup: impl Into<String>) -> Self {
+    pub fn xml(markup: impl Into<Text>) -> Self {
         Self {
             value: markup.into(),
             kind: DataKind::Xml,

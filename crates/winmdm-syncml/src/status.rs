@@ -20,14 +20,15 @@
 
 use crate::codes::{CmdId, StatusCode};
 use crate::model::{Chal, Command, Item, Meta, Status, SyncMl};
+use crate::text::Text;
 
 /// The `Status` for a message's `SyncHdr` (`CmdRef` 0, `Cmd` SyncHdr, `TargetRef` and
 /// `SourceRef` echo the header's addresses).
 pub fn header_status(message: &SyncMl, code: StatusCode) -> Status {
     Status {
         msg_ref: Some(message.header.msg_id.clone()),
-        cmd_ref: Some("0".to_owned()),
-        cmd: Some("SyncHdr".to_owned()),
+        cmd_ref: Some(Text::from("0")),
+        cmd: Some(Text::from("SyncHdr")),
         target_ref: message
             .header
             .target
@@ -40,7 +41,7 @@ pub fn header_status(message: &SyncMl, code: StatusCode) -> Status {
             .iter()
             .map(|s| s.loc_uri.clone())
             .collect(),
-        data: code.0.to_string(),
+        data: Text::from_u32(u32::from(code.0)),
         ..Status::default()
     }
 }
@@ -48,10 +49,10 @@ pub fn header_status(message: &SyncMl, code: StatusCode) -> Status {
 /// The `Status` for `command` of message `msg_id` (one `Status` covering all its items).
 pub fn command_status(msg_id: &str, command: &Command, code: StatusCode) -> Status {
     Status {
-        msg_ref: Some(msg_id.to_owned()),
-        cmd_ref: Some(command.cmd_id().map_or_else(String::new, |c| c.0.clone())),
-        cmd: Some(command.name().to_owned()),
-        data: code.0.to_string(),
+        msg_ref: Some(Text::from(msg_id)),
+        cmd_ref: Some(command.cmd_id().map_or_else(Text::default, |c| c.0.clone())),
+        cmd: Some(Text::from(command.name())),
+        data: Text::from_u32(u32::from(code.0)),
         ..Status::default()
     }
 }
@@ -60,14 +61,14 @@ pub fn command_status(msg_id: &str, command: &Command, code: StatusCode) -> Stat
 /// credentials) with the next nonce (base64) for MD5 digest.
 pub fn challenge_status(message: &SyncMl, code: StatusCode, next_nonce_b64: &str) -> Status {
     let mut s = header_status(message, code);
-    s.chal = Some(Chal {
+    s.chal = Some(Box::new(Chal {
         meta: Meta {
-            format: Some("b64".to_owned()),
-            r#type: Some("syncml:auth-md5".to_owned()),
-            next_nonce: Some(next_nonce_b64.to_owned()),
+            format: Some(Text::from("b64")),
+            r#type: Some(Text::from("syncml:auth-md5")),
+            next_nonce: Some(Text::from(next_nonce_b64)),
             ..Meta::default()
         },
-    });
+    }));
     s
 }
 
@@ -121,28 +122,28 @@ pub fn assign_cmd_ids(commands: &mut [Command], first: u32) -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientStatus {
     /// `MsgRef`: the server message the command was in (absent means "1").
-    pub msg_ref: String,
+    pub msg_ref: Text,
     /// `CmdRef`: the server command.
-    pub cmd_ref: String,
+    pub cmd_ref: Text,
     /// `Cmd`: the command's name.
-    pub cmd: Option<String>,
+    pub cmd: Option<Text>,
     /// The status code (`None` if `Data` was not a number).
     pub code: Option<StatusCode>,
     /// `TargetRef`s (per-item statuses).
-    pub target_ref: Vec<String>,
+    pub target_ref: Vec<Text>,
     /// `SourceRef`s.
-    pub source_ref: Vec<String>,
+    pub source_ref: Vec<Text>,
     /// `msft:originalerror` of any item, when the client gave one.
-    pub original_error: Option<String>,
+    pub original_error: Option<Text>,
 }
 
 /// A client's `Results`, typed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientResults {
     /// `MsgRef` (absent means "1").
-    pub msg_ref: String,
+    pub msg_ref: Text,
     /// `CmdRef`: the `Get` answered.
-    pub cmd_ref: String,
+    pub cmd_ref: Text,
     /// The values read, one per item.
     pub values: Vec<ResultValue>,
 }
@@ -151,13 +152,13 @@ pub struct ClientResults {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResultValue {
     /// The node (`Source/LocURI`).
-    pub uri: String,
+    pub uri: Text,
     /// `Meta/Format`.
-    pub format: Option<String>,
+    pub format: Option<Text>,
     /// `Meta/Type`.
-    pub r#type: Option<String>,
+    pub r#type: Option<Text>,
     /// The value.
-    pub data: String,
+    pub data: Text,
     /// `MoreData`: this is one chunk of a large object.
     pub more_data: bool,
 }
@@ -182,12 +183,12 @@ fn item_value(i: &Item, results_meta: Option<&Meta>) -> ResultValue {
         format: i
             .meta_format()
             .or_else(|| results_meta.and_then(|m| m.format.as_deref()))
-            .map(str::to_owned),
+            .map(Text::from),
         r#type: i
             .meta_type()
             .or_else(|| results_meta.and_then(|m| m.r#type.as_deref()))
-            .map(str::to_owned),
-        data: i.data_str().to_owned(),
+            .map(Text::from),
+        data: Text::from(i.data_str()),
         more_data: i.more_data,
     }
 }
@@ -199,7 +200,7 @@ pub fn responses(message: &SyncMl) -> Vec<Response> {
         for c in commands {
             match c {
                 Command::Status(s) => out.push(Response::Status(ClientStatus {
-                    msg_ref: s.msg_ref.clone().unwrap_or_else(|| "1".to_owned()),
+                    msg_ref: s.msg_ref.clone().unwrap_or_else(|| Text::from("1")),
                     cmd_ref: s.cmd_ref.clone().unwrap_or_default(),
                     cmd: s.cmd.clone(),
                     code: s.code(),
@@ -211,12 +212,12 @@ pub fn responses(message: &SyncMl) -> Vec<Response> {
                         .find_map(|i| i.data.as_ref().and_then(|d| d.original_error.clone())),
                 })),
                 Command::Results(r) => out.push(Response::Results(ClientResults {
-                    msg_ref: r.msg_ref.clone().unwrap_or_else(|| "1".to_owned()),
+                    msg_ref: r.msg_ref.clone().unwrap_or_else(|| Text::from("1")),
                     cmd_ref: r.cmd_ref.clone().unwrap_or_default(),
                     values: r
                         .items
                         .iter()
-                        .map(|i| item_value(i, r.meta.as_ref()))
+                        .map(|i| item_value(i, r.meta.as_deref()))
                         .collect(),
                 })),
                 other => walk(other.children(), out),
