@@ -1023,6 +1023,7 @@ impl<'a> Decoder<'a> {
         let mut reader = Reader::from_str(raw);
         let mut out = String::with_capacity(raw.len());
         let mut cdata_sections = 0;
+        let mut cdata_only = String::new();
         let mut text_chars = false;
         loop {
             match reader
@@ -1038,7 +1039,9 @@ impl<'a> Decoder<'a> {
                 }
                 Event::CData(t) => {
                     cdata_sections += 1;
-                    out.push_str(&t.into_inner());
+                    let content = t.into_inner();
+                    out.push_str(&content);
+                    cdata_only.push_str(&content);
                 }
                 Event::GeneralRef(r) => {
                     text_chars = true;
@@ -1062,16 +1065,10 @@ impl<'a> Decoder<'a> {
                 _ => {}
             }
         }
-        if cdata_sections == 1 && !text_chars {
-            // Keep exactly the section's content (drop white space around it).
-            let inner = raw
-                .trim()
-                .strip_prefix("<![CDATA[")
-                .and_then(|s| s.strip_suffix("]]>"))
-                .map(str::to_owned);
-            if let Some(inner) = inner {
-                return Ok((inner, DataKind::CData));
-            }
+        if cdata_sections > 0 && !text_chars {
+            // Only CDATA (a value containing "]]>" is written as adjacent sections):
+            // keep the sections' content, drop white space around them.
+            return Ok((cdata_only, DataKind::CData));
         }
         Ok((out, DataKind::Text))
     }
@@ -1397,16 +1394,24 @@ fn normalize_eol(text: &str) -> Text {
 fn has_element(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     let mut i = 0;
-    while let Some(off) = bytes
-        .get(i..)
-        .and_then(|b| b.iter().position(|&c| c == b'<'))
-    {
+    while let Some(off) = bytes.get(i..).and_then(|b| memchr::memchr(b'<', b)) {
         let at = i + off;
-        match bytes.get(at + 1) {
-            Some(b'!' | b'?') | None => {}
-            Some(_) => return true,
+        let rest = &raw[at..];
+        // Skip markup that is not an element: CDATA sections, comments, PIs.
+        let skip_to = |open: &str, close: &str| {
+            rest.starts_with(open).then(|| {
+                rest.find(close)
+                    .map_or(raw.len(), |end| at + end + close.len())
+            })
+        };
+        if let Some(next) = skip_to("<![CDATA[", "]]>")
+            .or_else(|| skip_to("<!--", "-->"))
+            .or_else(|| skip_to("<?", "?>"))
+        {
+            i = next;
+            continue;
         }
-        i = at + 1;
+        return true;
     }
     false
 }
