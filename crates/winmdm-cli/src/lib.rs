@@ -6,17 +6,26 @@
 //! * [`explain`] — what an enrollment error code means (`winmdm explain 0x80180014`).
 //! * [`token`] — decode (`winmdm token inspect`) and validate (`winmdm token validate`)
 //!   Entra access tokens.
+//! * [`syncml`] — read (`winmdm syncml decode`) and check (`winmdm syncml check`) OMA-DM
+//!   messages.
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod explain;
+pub mod syncml;
 pub mod token;
 
 /// Entry points shared by the fuzz targets (`fuzz/`) and the corpus replay tests, so the
 /// fuzzer and the test suite exercise exactly the same code.
 pub mod fuzzing {
-    /// What the `explain` fuzz target runs on each input: look it up and render the
-    /// answer. Must never panic.
+    /// What the `syncml` CLI path runs on a document (decode, render, check). Must never
+    /// panic.
+    pub fn syncml_one(data: &[u8]) {
+        let _ = crate::syncml::decode_text(data);
+        let _ = crate::syncml::check(data);
+    }
+
+    /// What the `explain` fuzz target runs on each input.
     pub fn explain_one(input: &str) {
         if let Ok(found) = crate::explain::explain(input) {
             let _ = crate::explain::render(&found);

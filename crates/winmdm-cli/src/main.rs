@@ -25,6 +25,82 @@ enum Command {
     /// Decode or validate Entra access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Read or check OMA-DM SyncML messages.
+    #[command(subcommand)]
+    Syncml(SyncmlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncmlCommand {
+    /// Decode a message (or a SyncHdr, SyncBody or command) into readable text or JSON.
+    Decode {
+        /// Print the typed model as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The file, or - for standard input.
+        file: String,
+    },
+    /// Report conformance findings; exit 1 when there are errors, 0 when clean or only
+    /// warnings.
+    Check {
+        /// The file, or - for standard input.
+        file: String,
+    },
+}
+
+fn read_input(arg: &str) -> Result<Vec<u8>, String> {
+    if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .take(16 << 20)
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("reading standard input: {e}"))?;
+        Ok(buf)
+    } else {
+        std::fs::read(arg).map_err(|e| format!("{arg}: {e}"))
+    }
+}
+
+fn syncml_command(command: SyncmlCommand) -> ExitCode {
+    use winmdm_cli::syncml;
+    match command {
+        SyncmlCommand::Decode { json, file } => {
+            let result = read_input(&file).and_then(|bytes| {
+                if json {
+                    syncml::decode_json(&bytes)
+                } else {
+                    syncml::decode_text(&bytes)
+                }
+                .map_err(|e| e.to_string())
+            });
+            match result {
+                Ok(text) => {
+                    print(text.trim_end());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("winmdm syncml decode: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        SyncmlCommand::Check { file } => {
+            match read_input(&file).and_then(|b| syncml::check(&b).map_err(|e| e.to_string())) {
+                Ok((report, errors)) => {
+                    print(report.trim_end());
+                    if errors {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    println!("error: not decodable: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,5 +224,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Token(command) => token_command(command),
+        Command::Syncml(command) => syncml_command(command),
     }
 }

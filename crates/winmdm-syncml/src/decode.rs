@@ -384,11 +384,13 @@ impl<'a> Decoder<'a> {
     }
 
     fn resolve(&self, prefix: Option<&[u8]>) -> Ns {
-        self.scopes
-            .iter()
-            .rev()
-            .find(|s| s.prefix == prefix)
-            .map_or(Ns::None, |s| s.ns)
+        match self.scopes.iter().rev().find(|s| s.prefix == prefix) {
+            Some(scope) => scope.ns,
+            // No default namespace: a documentation fragment. An undeclared prefix is a
+            // namespace error (XML Namespaces §5): treat the element as foreign.
+            None if prefix.is_none() => Ns::None,
+            None => Ns::Other,
+        }
     }
 
     /// Reads the start tag `e` found at `start`: namespace declarations, the element's

@@ -62,3 +62,31 @@ pub use text::Text;
 pub const CONTENT_TYPE: &str = "application/vnd.syncml.dm+xml";
 /// The media type of WBXML-encoded SyncML (not supported).
 pub const CONTENT_TYPE_WBXML: &str = "application/vnd.syncml.dm+wbxml";
+
+/// Entry points shared by the fuzz targets (`fuzz/`) and the corpus replay tests.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Limits, decode_fragment, encode_fragment};
+
+    /// Decode, check and (if it decodes) encode any bytes. Must never panic.
+    pub fn decode_one(data: &[u8]) {
+        if let Ok(d) = crate::check::check_document(data, &Limits::default()) {
+            let _ = encode_fragment(&d.value);
+        }
+    }
+
+    /// The round-trip oracle: whatever decodes must encode to something that decodes to
+    /// the same model.
+    pub fn roundtrip_one(data: &[u8]) {
+        let Ok(first) = decode_fragment(data, &Limits::default()) else {
+            return;
+        };
+        let xml = encode_fragment(&first.value);
+        let second = decode_fragment(xml.as_bytes(), &Limits::default());
+        assert!(
+            second.as_ref().is_ok_and(|s| s.value == first.value),
+            "round trip changed the model:\ninput: {:?}\nencoded: {xml}\nsecond: {second:?}",
+            String::from_utf8_lossy(data)
+        );
+    }
+}

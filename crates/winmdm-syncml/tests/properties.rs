@@ -11,7 +11,7 @@ fn word() -> impl Strategy<Value = Text> {
 
 fn data() -> impl Strategy<Value = Data> {
     prop_oneof![
-        "[ -~\n\t]{0,60}".prop_map(|s| Data::text(s)),
+        "[ -~\n\t]{0,60}".prop_map(Data::text),
         "[ -~]{0,40}".prop_map(|s| Data {
             value: s.into(),
             kind: DataKind::CData,

@@ -1,0 +1,218 @@
+//! Messages we emit validate against `schema/syncml-windows.rng` with xmllint (libxml2),
+//! and malformed ones do not (so the schema is not vacuous). Skipped without xmllint,
+//! except under CI.
+
+use std::process::Command as Process;
+
+use winmdm_syncml::alerts::{self, LoginStatus};
+use winmdm_syncml::status::{self, assign_cmd_ids};
+use winmdm_syncml::*;
+use winmdm_testkit::{samples, tools};
+
+fn validate(name: &str, xml: &str) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("winmdm-rng-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).unwrap();
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/syncml-windows.rng");
+    let out = Process::new("xmllint")
+        .args(["--noout", "--relaxng", schema])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn header(msg_id: u32) -> SyncHdr {
+    SyncHdr {
+        ver_dtd: "1.2".into(),
+        ver_proto: "DM/1.2".into(),
+        session_id: "1A".into(),
+        msg_id: Text::from_u32(msg_id),
+        target: Some(Location::new("{6F1A1B2C-3D4E-5F60-7182-93A4B5C6D7E8}")),
+        source: Some(Location::new(
+            "https://mdm.contoso.example/ManagementServer/MDM.svc",
+        )),
+        ..SyncHdr::default()
+    }
+}
+
+/// A server reply as a vendor builds one: statuses for the client's package #1, then
+/// commands of every kind.
+fn server_message() -> SyncMl {
+    let client = decode(samples::get(29).unwrap().unwrap().body.as_bytes()).unwrap();
+    let mut commands: Vec<Command> = status::statuses_for(&client, |_| StatusCode::OK)
+        .into_iter()
+        .map(Command::Status)
+        .collect();
+    commands.push(Command::get(
+        0u32,
+        ["./DevDetail/SwV", "./DevDetail/Ext/Microsoft/OSPlatform"],
+    ));
+    commands.push(Command::replace(
+        0u32,
+        "./Vendor/MSFT/Policy/Config/Camera/AllowCamera",
+        "int",
+        "0",
+    ));
+    commands.push(Command::exec(
+        0u32,
+        "./Vendor/MSFT/RemoteWipe/doWipe",
+        None,
+        None,
+    ));
+    commands.push(Command::atomic(
+        0u32,
+        vec![
+            Command::add(
+                0u32,
+                "./Vendor/MSFT/Policy/Config/Browser/AllowCookies",
+                "int",
+                "2",
+            ),
+            Command::replace(
+                0u32,
+                "./Device/Vendor/MSFT/DMClient/Provider/winmdm/EntDMID",
+                "chr",
+                "dev-1",
+            ),
+        ],
+    ));
+    commands.push(Command::sequence(
+        0u32,
+        vec![Command::delete(
+            0u32,
+            ["./Vendor/MSFT/Policy/Config/Camera"],
+        )],
+    ));
+    let mut provisioning = Item::value(
+        "./Vendor/MSFT/EnterpriseModernAppManagement/AppInstallation/x/HostedInstall",
+        "xml",
+        "",
+    );
+    provisioning.data = Some(Data::xml(
+        "<Application PackageUri=\"https://apps.example/x.msix\"><Dependencies/></Application>",
+    ));
+    commands.push(Command::Exec(ItemCommand {
+        cmd_id: Some(0u32.into()),
+        items: vec![provisioning],
+        ..ItemCommand::default()
+    }));
+    commands.push(Command::alert(0u32, AlertCode::SESSION_ABORT));
+    assign_cmd_ids(&mut commands, 1);
+    let mut m = SyncMl {
+        header: header(2),
+        body: SyncBody {
+            commands,
+            is_final: true,
+        },
+    };
+    m.header.meta = Some(Box::new(Meta {
+        max_msg_size: Some("524288".into()),
+        ..Meta::default()
+    }));
+    m
+}
+
+/// A client message with alerts, results and a failure status with msft:originalerror.
+fn client_message() -> SyncMl {
+    let mut commands = vec![
+        alerts::client_initiated(0u32),
+        alerts::login_status(0u32, LoginStatus::User),
+        alerts::aad_user_token(0u32, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+        alerts::unenroll_request(0u32),
+        Command::Status(Status {
+            msg_ref: Some("1".into()),
+            cmd_ref: Some("3".into()),
+            cmd: Some("Replace".into()),
+            data: "500".into(),
+            items: vec![Item {
+                data: Some(Data {
+                    value: "".into(),
+                    kind: DataKind::Text,
+                    original_error: Some("0x82B00006".into()),
+                }),
+                ..Item::default()
+            }],
+            ..Status::default()
+        }),
+        Command::Results(Results {
+            msg_ref: Some("1".into()),
+            cmd_ref: Some("4".into()),
+            cmd: Some("Get".into()),
+            items: vec![Item {
+                source: Some(Location::new("./DevDetail/SwV")),
+                meta: Some(Box::new(Meta::format_type(Some("chr"), None))),
+                data: Some(Data::text("10.0.26100.2 & <more>")),
+                ..Item::default()
+            }],
+            ..Results::default()
+        }),
+    ];
+    assign_cmd_ids(&mut commands, 1);
+    let mut h = header(3);
+    std::mem::swap(&mut h.target, &mut h.source);
+    let mut challenge = status::challenge_status(
+        &SyncMl {
+            header: h.clone(),
+            ..SyncMl::default()
+        },
+        StatusCode::MISSING_CREDENTIALS,
+        "bm9uY2U=",
+    );
+    challenge.cmd_id = Some(99u32.into());
+    commands.push(Command::Status(challenge));
+    SyncMl {
+        header: h,
+        body: SyncBody {
+            commands,
+            is_final: false,
+        },
+    }
+}
+
+#[test]
+fn emitted_messages_validate() {
+    if !tools::require_xmllint() {
+        return;
+    }
+    for (name, m) in [("server", server_message()), ("client", client_message())] {
+        let xml = encode(&m);
+        let (ok, err) = validate(name, &xml);
+        assert!(ok, "{name}: {err}\n{xml}");
+    }
+    // The published whole-message samples, re-encoded, validate too.
+    for n in [29, 30, 31, 33] {
+        let s = samples::get(n).unwrap().unwrap();
+        let xml = encode(&decode(s.body.as_bytes()).unwrap());
+        let (ok, err) = validate(&format!("sample{n}"), &xml);
+        assert!(ok, "{n}: {err}\n{xml}");
+    }
+}
+
+#[test]
+fn malformed_messages_do_not_validate() {
+    if !tools::require_xmllint() {
+        return;
+    }
+    let good = encode(&server_message());
+    assert!(validate("good", &good).0);
+    let broken = [
+        ("zero-cmdid", good.replacen("<CmdID>1</CmdID>", "<CmdID>0</CmdID>", 1)),
+        ("status-order", good.replacen("<MsgRef>1</MsgRef><CmdRef>0</CmdRef>", "<CmdRef>0</CmdRef><MsgRef>1</MsgRef>", 1)),
+        ("no-cmdref", good.replacen("<CmdRef>0</CmdRef>", "", 1)),
+        ("alert-code", good.replacen("<Data>1223</Data>", "<Data>abort</Data>", 1)),
+        ("verdtd", good.replacen("<VerDTD>1.2</VerDTD>", "<VerDTD>1.1</VerDTD>", 1)),
+        ("meta-namespace", good.replacen(" xmlns=\"syncml:metinf\">524288", ">524288", 1)),
+        ("get-without-item", good.replacen("<Item><Target><LocURI>./DevDetail/SwV</LocURI></Target></Item>", "", 1).replacen("<Item><Target><LocURI>./DevDetail/Ext/Microsoft/OSPlatform</LocURI></Target></Item>", "", 1)),
+    ];
+    for (name, xml) in broken {
+        assert_ne!(xml, good, "{name}: mutation did not apply");
+        let (ok, _) = validate(name, &xml);
+        assert!(!ok, "{name} validated:\n{xml}");
+    }
+}
