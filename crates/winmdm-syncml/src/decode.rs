@@ -276,6 +276,7 @@ pub fn decode_fragment(input: &[u8], limits: &Limits) -> Result<Decoded<Fragment
         items: 0,
         scopes: Vec::new(),
         stray_text_reported: false,
+        original_error: None,
     };
     let value = d.document()?;
     Ok(Decoded {
@@ -310,8 +311,6 @@ struct Child<'a> {
     empty: bool,
     /// Byte offset of its `<`.
     start: usize,
-    /// `msft:originalerror`, when present (only read on `Data`).
-    original_error: Option<Text>,
 }
 
 struct Decoder<'a> {
@@ -325,6 +324,8 @@ struct Decoder<'a> {
     items: usize,
     scopes: Vec<Scope<'a>>,
     stray_text_reported: bool,
+    /// `msft:originalerror` of the last `Data` start tag read.
+    original_error: Option<Text>,
 }
 
 type R<T> = Result<T, DecodeError>;
@@ -409,7 +410,9 @@ impl<'a> Decoder<'a> {
             None => (None, qname),
         };
         let want_attrs = local == b"Data";
-        let mut original_error = None;
+        if want_attrs {
+            self.original_error = None;
+        }
         if !empty {
             self.depth += 1;
             if self.depth > self.limits.max_depth {
@@ -446,7 +449,7 @@ impl<'a> Decoder<'a> {
                         ns,
                     });
                 } else if want_attrs && attr.key.local_name().into_inner() == "originalerror" {
-                    original_error = Some(Text::from(value.as_ref()));
+                    self.original_error = Some(Text::from(value.as_ref()));
                 }
             }
         }
@@ -461,7 +464,6 @@ impl<'a> Decoder<'a> {
             ns,
             empty,
             start,
-            original_error,
         })
     }
 
@@ -487,32 +489,31 @@ impl<'a> Decoder<'a> {
     /// The next child element of the current element, or `None` at its end tag.
     fn next_child(&mut self) -> R<Option<Child<'a>>> {
         loop {
-            let start = self.pos();
-            let event = self
-                .reader
-                .read_event()
-                .map_err(|e| xml_err(self.reader.error_position(), e))?;
-            match event {
-                Event::Start(e) => return self.open(&e, false).map(Some),
-                Event::Empty(e) => return self.open(&e, true).map(Some),
-                Event::End(_) => {
+            // Match the reader's result in place: moving the event out of the returned
+            // `Result` costs more than everything else here.
+            let result = self.reader.read_event();
+            match &result {
+                Ok(Event::Start(e)) => return self.open(e, false).map(Some),
+                Ok(Event::Empty(e)) => return self.open(e, true).map(Some),
+                Ok(Event::End(_)) => {
                     self.close();
                     return Ok(None);
                 }
-                Event::Text(t) => {
+                Ok(Event::Text(t)) => {
                     if !t.bytes().all(|b| b.is_ascii_whitespace()) {
                         self.stray_text("text");
                     }
                 }
-                Event::GeneralRef(_) | Event::CData(_) => self.stray_text("character data"),
-                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
-                Event::DocType(_) => return Err(DecodeError::DtdNotAllowed),
-                Event::Eof => {
+                Ok(Event::GeneralRef(_) | Event::CData(_)) => self.stray_text("character data"),
+                Ok(Event::Comment(_) | Event::PI(_) | Event::Decl(_)) => {}
+                Ok(Event::DocType(_)) => return Err(DecodeError::DtdNotAllowed),
+                Ok(Event::Eof) => {
                     return Err(DecodeError::Xml {
-                        position: start as u64,
+                        position: self.reader.buffer_position(),
                         message: "unexpected end of document".to_owned(),
                     });
                 }
+                Err(e) => return Err(xml_err(self.reader.error_position(), e)),
             }
         }
     }
@@ -534,40 +535,40 @@ impl<'a> Decoder<'a> {
     }
 
     fn text_of_inner(&mut self, c: &Child<'a>) -> R<Text> {
-        // Fast path: one text event, then the end tag.
+        // Fast path: one text event, then the end tag (results matched in place).
         let start = self.pos();
-        let first = self
-            .reader
-            .read_event()
-            .map_err(|e| xml_err(self.reader.error_position(), e))?;
-        let mut acc = match first {
-            Event::End(_) => {
+        let first = self.reader.read_event();
+        let text: &str = match &first {
+            Ok(Event::End(_)) => {
                 self.close();
                 return Ok(Text::default());
             }
-            Event::Text(t) => {
-                let text = t.into_inner();
-                let after = self.pos();
-                let next = self
-                    .reader
-                    .read_event()
-                    .map_err(|e| xml_err(self.reader.error_position(), e))?;
-                if let Event::End(_) = next {
-                    self.close();
-                    return Ok(finish_text(&text));
-                }
-                let mut acc = String::from(&*text);
-                self.text_event(c, next, after, &mut acc)?;
-                acc
-            }
-            other => {
+            Ok(Event::Text(t)) => t,
+            _ => {
+                let event = first.map_err(|e| xml_err(self.reader.error_position(), e))?;
                 let mut acc = String::new();
-                if self.text_event(c, other, start, &mut acc)? {
+                if self.text_event(c, event, start, &mut acc)? {
                     return Ok(finish_text(&acc));
                 }
-                acc
+                return self.text_rest(c, acc);
             }
         };
+        let after = self.pos();
+        let next = self.reader.read_event();
+        if let Ok(Event::End(_)) = &next {
+            self.close();
+            return Ok(finish_text(text));
+        }
+        let mut acc = String::from(text);
+        let next = next.map_err(|e| xml_err(self.reader.error_position(), e))?;
+        if self.text_event(c, next, after, &mut acc)? {
+            return Ok(finish_text(&acc));
+        }
+        self.text_rest(c, acc)
+    }
+
+    /// The slow path of a simple element's text: references, CDATA, comments, markup.
+    fn text_rest(&mut self, c: &Child<'a>, mut acc: String) -> R<Text> {
         loop {
             let at = self.pos();
             let event = self
@@ -896,16 +897,21 @@ impl<'a> Decoder<'a> {
         Ok(meta)
     }
 
-    fn item(&mut self, c: &Child<'a>) -> R<Item> {
+    /// Appends the `Item` whose start tag was read to `items`, filling it in place (an
+    /// `Item` is large enough that building it elsewhere and moving it shows up in profiles).
+    fn item(&mut self, c: &Child<'a>, items: &mut Vec<Item>) -> R<()> {
         self.items += 1;
         if self.items > self.limits.max_items {
             return Err(DecodeError::TooManyItems {
                 max: self.limits.max_items,
             });
         }
-        let mut item = Item::default();
+        items.push(Item::default());
+        let Some(item) = items.last_mut() else {
+            return Ok(());
+        };
         if c.empty {
-            return Ok(item);
+            return Ok(());
         }
         while let Some(child) = self.next_child()? {
             match child.local {
@@ -942,7 +948,7 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
-        Ok(item)
+        Ok(())
     }
 
     /// `Data`: text, CDATA or embedded XML (kept byte-exact).
@@ -954,7 +960,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn data_inner(&mut self, c: &Child<'a>) -> R<Data> {
-        let original_error = c.original_error.clone();
+        let original_error = self.original_error.take();
         if c.empty {
             return Ok(Data {
                 original_error,
@@ -962,38 +968,40 @@ impl<'a> Decoder<'a> {
             });
         }
         let content_start = self.pos();
-        let rest = self.input.get(content_start..).unwrap_or_default();
-        // Fast path: plain text (no references, no markup) up to the end tag.
-        let plain = memchr::memchr(b'<', rest).is_some_and(|lt| {
-            rest.get(lt + 1) == Some(&b'/') && memchr::memchr(b'&', &rest[..lt]).is_none()
-        });
-        if plain {
-            let mut value = Text::default();
-            loop {
-                match self
-                    .reader
-                    .read_event()
-                    .map_err(|e| xml_err(self.reader.error_position(), e))?
-                {
-                    Event::Text(t) => value = normalize_eol(&t),
-                    Event::End(_) => {
-                        self.close();
-                        break;
-                    }
-                    _ => {
-                        return Err(DecodeError::Xml {
-                            position: content_start as u64,
-                            message: "unexpected content in <Data>".to_owned(),
-                        });
-                    }
-                }
+        // Optimistic fast path: plain text (or nothing) up to the end tag.
+        let first = self.reader.read_event();
+        let mut first_text: Option<Text> = None;
+        match &first {
+            Ok(Event::End(_)) => {
+                self.close();
+                return Ok(Data {
+                    value: Text::default(),
+                    kind: DataKind::Text,
+                    original_error,
+                });
             }
-            return Ok(Data {
-                value,
-                kind: DataKind::Text,
-                original_error,
-            });
+            Ok(Event::Text(t)) => first_text = Some(normalize_eol(t)),
+            Err(e) => return Err(xml_err(self.reader.error_position(), e)),
+            Ok(_) => {}
         }
+        if let Some(value) = first_text {
+            let next = self.reader.read_event();
+            match &next {
+                Ok(Event::End(_)) => {
+                    self.close();
+                    return Ok(Data {
+                        value,
+                        kind: DataKind::Text,
+                        original_error,
+                    });
+                }
+                Err(e) => return Err(xml_err(self.reader.error_position(), e)),
+                Ok(_) => {}
+            }
+        }
+        // General case (references, CDATA, markup): take the raw content from where it
+        // started to the end tag, then classify it. Events already consumed belong to it;
+        // a consumed child start tag is closed within read_to_end.
         let span = self
             .reader
             .read_to_end(quick_xml::name::QName(
@@ -1001,6 +1009,7 @@ impl<'a> Decoder<'a> {
             ))
             .map_err(|e| xml_err(self.reader.error_position(), e))?;
         self.close();
+        let span = (content_start as u64)..span.end;
         let raw = self
             .input
             .get(span.start as usize..span.end as usize)
@@ -1187,8 +1196,7 @@ impl<'a> Decoder<'a> {
                 b"Cred" => ic.cred = Some(Box::new(self.cred(&child)?)),
                 b"Meta" => ic.meta = Some(Box::new(self.meta(&child)?)),
                 b"Item" => {
-                    let item = self.item(&child)?;
-                    ic.items.push(item);
+                    self.item(&child, &mut ic.items)?;
                 }
                 _ => {
                     self.unknown_diag(&child, &lossy(c.local));
@@ -1215,8 +1223,7 @@ impl<'a> Decoder<'a> {
                 b"Data" => a.data = Some(self.text_of(&child)?),
                 b"Correlator" => a.correlator = Some(self.text_of(&child)?),
                 b"Item" => {
-                    let item = self.item(&child)?;
-                    a.items.push(item);
+                    self.item(&child, &mut a.items)?;
                 }
                 _ => {
                     self.unknown_diag(&child, "Alert");
@@ -1295,8 +1302,7 @@ impl<'a> Decoder<'a> {
                 }
                 b"Data" => s.data = self.text_of(&child)?,
                 b"Item" => {
-                    let item = self.item(&child)?;
-                    s.items.push(item);
+                    self.item(&child, &mut s.items)?;
                 }
                 _ => {
                     self.unknown_diag(&child, "Status");
@@ -1328,8 +1334,7 @@ impl<'a> Decoder<'a> {
                     r.source_ref.push(v);
                 }
                 b"Item" => {
-                    let item = self.item(&child)?;
-                    r.items.push(item);
+                    self.item(&child, &mut r.items)?;
                 }
                 _ => {
                     self.unknown_diag(&child, "Results");
@@ -1381,7 +1386,16 @@ fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
 
 /// Trims a simple element's text and normalizes line ends (XML 1.0 §2.11).
 fn finish_text(text: &str) -> Text {
-    normalize_eol(text.trim_matches(|c: char| c.is_ascii_whitespace()))
+    let bytes = text.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    normalize_eol(text.get(start..end).unwrap_or_default())
 }
 
 fn normalize_eol(text: &str) -> Text {
