@@ -138,12 +138,7 @@ enum TokenCommand {
 
 fn read_token(arg: &str) -> Result<String, String> {
     if arg == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .take(1 << 20)
-            .read_to_string(&mut s)
-            .map_err(|e| format!("reading standard input: {e}"))?;
-        Ok(s)
+        String::from_utf8(read_input(arg)?).map_err(|_| "standard input is not UTF-8".to_owned())
     } else {
         Ok(arg.to_owned())
     }

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -99,25 +98,14 @@ fn our_client_assertions_verify_with_pyjwt() {
         let assertion = cred
             .assertion(tk::MDM_APP_ID, &endpoint, UnixTime::now())
             .unwrap();
-        let mut child = Command::new("python3")
-            .arg(script("pyjwt_check_assertion.py"))
-            .args([
-                &testkit_file("entra/app-credential-1.crt.pem"),
-                &endpoint,
-                tk::MDM_APP_ID,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(assertion.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let cert = testkit_file("entra/app-credential-1.crt.pem");
+        let script = script("pyjwt_check_assertion.py");
+        let out = tools::run_with_stdin(
+            "python3",
+            &[&script, &cert, &endpoint, tk::MDM_APP_ID],
+            assertion.as_bytes(),
+        )
+        .unwrap();
         assert!(
             out.status.success(),
             "{alg}: {}",

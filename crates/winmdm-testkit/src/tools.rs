@@ -47,3 +47,26 @@ pub fn require_pyjwt() -> bool {
 pub fn require_xmllint() -> bool {
     require("xmllint", &["--version"])
 }
+
+/// Runs `program` with `args`, writes `stdin` to it, and returns its output.
+///
+/// # Errors
+/// When the program cannot be started or its input cannot be written.
+pub fn run_with_stdin(
+    program: &str,
+    args: &[&str],
+    stdin: &[u8],
+) -> std::io::Result<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin)?;
+    }
+    child.wait_with_output()
+}

@@ -1,8 +1,7 @@
 //! Testkit tokens and the emulator's client-credentials flow, checked by PyJWT (an
 //! independent implementation). Skipped without python3 + PyJWT, except under CI.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -104,20 +103,12 @@ fn pyjwt_verifies_testkit_tokens_and_rejects_broken_ones() {
             c
         }).collect::<Vec<_>>(),
     });
-    let mut child = Command::new("python3")
-        .arg(script("pyjwt_verify.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = tools::run_with_stdin(
+        "python3",
+        &[&script("pyjwt_verify.py")],
+        input.to_string().as_bytes(),
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
