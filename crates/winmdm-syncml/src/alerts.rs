@@ -145,6 +145,10 @@ pub enum KnownAlert {
     DevicePrepSync(String),
     /// 1224 keep-alive while a long operation runs.
     RequestPending,
+    /// 1224 BootstrapSync (Autopilot bootstrap session), with its data.
+    BootstrapSync(String),
+    /// 1224 OdjSync (offline domain join session), with its data.
+    OdjSync(String),
     /// Any other 1224 client event.
     ClientEvent {
         /// `Meta/Type`.
@@ -181,6 +185,8 @@ impl KnownAlert {
                 Some(SYNC_TYPE_TYPE) => Self::SyncType(data.trim().to_owned()),
                 Some(DEVICE_PREP_SYNC_TYPE) => Self::DevicePrepSync(data.trim().to_owned()),
                 Some(REQUEST_PENDING_TYPE) => Self::RequestPending,
+                Some(BOOTSTRAP_SYNC_TYPE) => Self::BootstrapSync(data.trim().to_owned()),
+                Some(ODJ_SYNC_TYPE) => Self::OdjSync(data.trim().to_owned()),
                 _ => Self::ClientEvent {
                     r#type: ty.map(str::to_owned),
                     data: data.to_owned(),

@@ -279,6 +279,44 @@ fn microsoft_alerts() {
         };
         assert_eq!(KnownAlert::from_alert(a), want);
     }
+    for (ty, data, want) in [
+        (
+            alerts::BOOTSTRAP_SYNC_TYPE,
+            "1",
+            KnownAlert::BootstrapSync("1".into()),
+        ),
+        (
+            alerts::ODJ_SYNC_TYPE,
+            "start",
+            KnownAlert::OdjSync("start".into()),
+        ),
+        (
+            alerts::DEVICE_PREP_SYNC_TYPE,
+            "PendingProvisioning",
+            KnownAlert::DevicePrepSync("PendingProvisioning".into()),
+        ),
+        (
+            alerts::REQUEST_PENDING_TYPE,
+            "1",
+            KnownAlert::RequestPending,
+        ),
+        (
+            "com.example/Other",
+            "x",
+            KnownAlert::ClientEvent {
+                r#type: Some("com.example/Other".into()),
+                data: "x".into(),
+            },
+        ),
+    ] {
+        let m = dec(&format!(
+            "<Alert><CmdID>1</CmdID><Data>1224</Data><Item><Meta><Type xmlns=\"syncml:metinf\">{ty}</Type></Meta><Data>{data}</Data></Item></Alert>"
+        ));
+        let Command::Alert(a) = &m.body.commands[0] else {
+            panic!()
+        };
+        assert_eq!(KnownAlert::from_alert(a), want, "{ty}");
+    }
     assert_eq!(LoginStatus::parse(" User "), LoginStatus::User);
     assert_eq!(LoginStatus::parse("Others"), LoginStatus::Others);
     assert_eq!(
