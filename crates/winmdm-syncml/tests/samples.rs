@@ -132,3 +132,39 @@ fn sample_contents_are_read_exactly() {
             .all(|i| i.data.as_ref().is_none_or(|d| d.kind == DataKind::Text))
     }));
 }
+
+#[test]
+fn bench_reference_message_decodes_exactly_and_round_trips() {
+    // `shared/bench/syncml-4k-client.xml`: what the codec bench measures must be right.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/bench/syncml-4k-client.xml"))
+        .find(|p| p.is_file())
+        .expect("shared/bench beside the repository");
+    let xml = std::fs::read(path).unwrap();
+    let d = winmdm_syncml::decode_with(&xml, &Limits::default()).unwrap();
+    assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+    let m = d.value;
+    assert_eq!(m.header.session_id, "1A");
+    assert_eq!(
+        m.header.meta.as_ref().unwrap().max_msg_size(),
+        Some(512_000)
+    );
+    let names: Vec<&str> = m.body.commands.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["Alert", "Alert", "Alert", "Replace"]);
+    let winmdm_syncml::Command::Alert(token) = &m.body.commands[1] else {
+        panic!()
+    };
+    let winmdm_syncml::alerts::KnownAlert::AadUserToken(t) =
+        winmdm_syncml::alerts::KnownAlert::from_alert(token)
+    else {
+        panic!()
+    };
+    assert_eq!(t.expose().split('.').count(), 3, "the JWT arrives intact");
+    assert!(m.body.is_final);
+    assert!(winmdm_syncml::check::check(&m).is_empty());
+    assert_eq!(
+        winmdm_syncml::decode(winmdm_syncml::encode(&m).as_bytes()).unwrap(),
+        m
+    );
+}
