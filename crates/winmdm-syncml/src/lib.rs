@@ -10,6 +10,7 @@
 //!   1226 unenroll and app results, 1201, 1222, 1223, 1225, …);
 //! * [`status`] — the `Status` a server owes for each client command, and the client's
 //!   `Status`/`Results` as typed outcomes;
+//! * [`auth`] — OMA-DM MD5 digest (and opt-in basic) device credentials and challenges;
 //! * [`check`] — conformance diagnostics (duplicate or zero `CmdID`, missing header fields, …).
 //!
 //! ```
@@ -38,6 +39,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod alerts;
+pub mod auth;
 pub mod check;
 mod codes;
 mod decode;

@@ -1,0 +1,132 @@
+//! OMA-DM MD5 digest: our digest equals an independent Python `hashlib` computation of
+//! `b64(md5(b64(md5(user:pass)):nonce))`; challenges carry a fresh nonce; a credential
+//! made for an old nonce is refused after rotation. Python parts skip without python3,
+//! except under CI.
+
+use winmdm_syncml::auth::{self, AuthError, Nonce};
+use winmdm_syncml::{StatusCode, SyncMl, decode, encode, status};
+use winmdm_testkit::tools;
+
+const PY: &str = r#"
+import base64, hashlib, json, sys
+out = []
+for case in json.load(sys.stdin):
+    nonce = base64.b64decode(case["nonce_b64"])
+    inner = base64.b64encode(hashlib.md5(f'{case["user"]}:{case["password"]}'.encode()).digest())
+    out.append(base64.b64encode(hashlib.md5(inner + b":" + nonce).digest()).decode())
+print(json.dumps(out))
+"#;
+
+#[test]
+fn digest_matches_python_hashlib() {
+    if !tools::require("python3", &["--version"]) {
+        return;
+    }
+    let cases = [
+        ("dev-1", "s3cret", b"0123456789abcdef".to_vec()),
+        (
+            "{6F1A1B2C-3D4E-5F60-7182-93A4B5C6D7E8}",
+            "",
+            vec![0u8, 255, 1, 254, 58, 0],
+        ),
+        ("Jürgen", "pässwörd:with:colons", (0u8..=255).collect()),
+        ("", "x", Vec::new()),
+    ];
+    let input: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|(u, p, n)| serde_json::json!({"user": u, "password": p, "nonce_b64": Nonce::from_bytes(n.clone()).to_b64()}))
+        .collect();
+    let out = tools::run_with_stdin(
+        "python3",
+        &["-c", PY],
+        serde_json::to_string(&input).unwrap().as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    for ((u, p, n), expected) in cases.iter().zip(python) {
+        let nonce = Nonce::from_bytes(n.clone());
+        assert_eq!(auth::md5_digest(u, p, &nonce), expected, "{u}");
+        // And a credential carrying Python's digest verifies.
+        let mut cred = auth::md5_cred(u, p, &nonce);
+        cred.data = expected.as_str().into();
+        auth::verify(&cred, u, p, &nonce, false).unwrap();
+    }
+}
+
+fn client_message(cred: Option<winmdm_syncml::Cred>) -> SyncMl {
+    let mut m = decode(br#"<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>
+      <SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>https://mdm.example/</LocURI></Target>
+      <Source><LocURI>dev-1</LocURI></Source></SyncHdr><SyncBody><Alert><CmdID>1</CmdID><Data>1201</Data></Alert><Final/></SyncBody></SyncML>"#)
+    .unwrap();
+    m.header.cred = cred.map(Box::new);
+    // Through the wire, as the server receives it.
+    decode(encode(&m).as_bytes()).unwrap()
+}
+
+#[test]
+fn challenge_rotation_and_replay() {
+    let n1 = Nonce::from_bytes(b"first-nonce-0001".to_vec());
+    let n2 = Nonce::from_bytes(b"second-nonce-002".to_vec());
+
+    // No credentials: 407 with a challenge carrying the nonce to use.
+    let bare = client_message(None);
+    let err = auth::verify_header(&bare, "dev-1", "s3cret", &n1, false).unwrap_err();
+    assert_eq!(err, AuthError::Missing);
+    assert_eq!(err.status_code(), StatusCode::MISSING_CREDENTIALS);
+    let challenge = status::challenge_status(&bare, err.status_code(), &n1.to_b64());
+    let wire = winmdm_syncml::encode_command(&winmdm_syncml::Command::Status(challenge));
+    assert!(wire.contains("<Chal><Meta><Format xmlns=\"syncml:metinf\">b64</Format><Type xmlns=\"syncml:metinf\">syncml:auth-md5</Type>"), "{wire}");
+    let echoed = winmdm_syncml::decode_fragment(wire.as_bytes(), &Default::default()).unwrap();
+    let winmdm_syncml::Fragment::Command(winmdm_syncml::Command::Status(s)) = echoed.value else {
+        panic!()
+    };
+    let next = Nonce::from_b64(s.chal.unwrap().meta.next_nonce.as_deref().unwrap()).unwrap();
+    assert_eq!(next, n1);
+
+    // The device answers with a digest over that nonce: accepted.
+    let good = client_message(Some(auth::md5_cred("dev-1", "s3cret", &n1)));
+    auth::verify_header(&good, "dev-1", "s3cret", &n1, false).unwrap();
+    // Wrong password: 401.
+    let bad = client_message(Some(auth::md5_cred("dev-1", "guess", &n1)));
+    let err = auth::verify_header(&bad, "dev-1", "s3cret", &n1, false).unwrap_err();
+    assert_eq!(
+        (err.clone(), err.status_code()),
+        (AuthError::Mismatch, StatusCode::INVALID_CREDENTIALS)
+    );
+    // After the server rotates to n2, replaying the n1 credential fails; a fresh one works.
+    assert_eq!(
+        auth::verify_header(&good, "dev-1", "s3cret", &n2, false),
+        Err(AuthError::Mismatch)
+    );
+    let fresh = client_message(Some(auth::md5_cred("dev-1", "s3cret", &n2)));
+    auth::verify_header(&fresh, "dev-1", "s3cret", &n2, false).unwrap();
+}
+
+#[test]
+fn basic_only_when_allowed_and_malformed_refused() {
+    let n = Nonce::from_bytes(vec![7; 16]);
+    let basic = auth::basic_cred("dev-1", "s3cret");
+    assert_eq!(
+        auth::verify(&basic, "dev-1", "s3cret", &n, false),
+        Err(AuthError::Unsupported("syncml:auth-basic".into()))
+    );
+    auth::verify(&basic, "dev-1", "s3cret", &n, true).unwrap();
+    let mut garbage = auth::md5_cred("dev-1", "s3cret", &n);
+    garbage.data = "not base64!".into();
+    assert!(matches!(
+        auth::verify(&garbage, "dev-1", "s3cret", &n, false),
+        Err(AuthError::Malformed(_))
+    ));
+    let mut hmac = auth::md5_cred("dev-1", "s3cret", &n);
+    hmac.meta.as_mut().unwrap().r#type = Some("syncml:auth-MAC".into());
+    assert!(matches!(
+        auth::verify(&hmac, "dev-1", "s3cret", &n, false),
+        Err(AuthError::Unsupported(_))
+    ));
+    assert!(Nonce::from_b64("%%%").is_err());
+}
