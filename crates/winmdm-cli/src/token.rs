@@ -114,7 +114,9 @@ pub fn validate(token: &str, options: &ValidateOptions) -> Result<String, Error>
         UnixTime::since_unix_epoch(Duration::from_secs(s))
     });
     let claims = validator.validate(clean_token(token), now)?;
-    Ok(serde_json::to_string_pretty(claims.get()).unwrap_or_default())
+    let mut doc = serde_json::to_value(claims.get()).unwrap_or_default();
+    doc["raw"] = Value::Object(claims.raw());
+    Ok(serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
 /// Reads a JWKS from a file path or an `http(s)://` URL.

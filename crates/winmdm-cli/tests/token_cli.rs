@@ -86,6 +86,10 @@ fn validate_prints_verified_claims() {
     assert_eq!(claims["object_id"], ALICE.oid);
     assert_eq!(claims["tenant_id"], CONTOSO.id);
     assert_eq!(claims["version"], "V2");
+    assert_eq!(
+        claims["raw"]["uti"],
+        AccessToken::v2(&CONTOSO, &ALICE).claims()["uti"]
+    );
 }
 
 #[test]

@@ -77,11 +77,26 @@ pub struct EntraClaims {
     pub not_before: Option<u64>,
     /// `exp`, Unix seconds.
     pub expires_at: u64,
-    /// Every claim as received, including those above.
-    pub raw: Map<String, Value>,
+    /// The claims JSON as received (see [`EntraClaims::raw`]).
+    #[serde(skip)]
+    pub(crate) raw_json: String,
 }
 
 impl EntraClaims {
+    /// Every claim as received, including those above (parsed on request: validation
+    /// itself never builds this map).
+    pub fn raw(&self) -> Map<String, Value> {
+        match serde_json::from_str(&self.raw_json) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// The claims JSON text as received.
+    pub fn raw_json(&self) -> &str {
+        &self.raw_json
+    }
+
     /// Whether `scp` contains `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)

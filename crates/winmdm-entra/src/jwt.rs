@@ -12,7 +12,8 @@ pub(crate) struct Decoded<'a> {
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`: what the signature covers.
     pub(crate) signing_input: &'a str,
     pub(crate) header: Header,
-    pub(crate) claims: Map<String, Value>,
+    /// The decoded claims JSON (parsed by the validator).
+    pub(crate) claims_json: Vec<u8>,
     pub(crate) signature: Vec<u8>,
 }
 
@@ -40,7 +41,7 @@ fn b64(segment: &str, part: Part) -> Result<Vec<u8>, Error> {
         .map_err(|_| Malformed::Base64(part).into())
 }
 
-fn object(bytes: &[u8], part: Part) -> Result<Map<String, Value>, Error> {
+pub(crate) fn object(bytes: &[u8], part: Part) -> Result<Map<String, Value>, Error> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(Malformed::Json(part).into()),
@@ -80,12 +81,12 @@ pub(crate) fn decode(token: &str) -> Result<Decoded<'_>, Error> {
     if header.crit.is_some() {
         return Err(Malformed::CriticalHeader.into());
     }
-    let claims = object(&b64(c, Part::Claims)?, Part::Claims)?;
+    let claims_json = b64(c, Part::Claims)?;
     let signature = b64(s, Part::Signature)?;
     Ok(Decoded {
         signing_input: &token[..h.len() + 1 + c.len()],
         header: Header { alg, kid },
-        claims,
+        claims_json,
         signature,
     })
 }

@@ -1,5 +1,6 @@
 //! The validator: a [`Policy`] applied to tokens with keys from a [`KeyCache`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rustls_pki_types::UnixTime;
@@ -37,6 +38,155 @@ pub struct Validator {
     cache: Arc<KeyCache>,
 }
 
+/// The claims a validation reads, borrowed from the token.
+#[derive(Default)]
+struct View<'v> {
+    iss: Option<&'v str>,
+    aud: Option<Vec<&'v str>>,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    ver: Option<&'v str>,
+    tid: Option<&'v str>,
+    oid: Option<&'v str>,
+    upn: Option<&'v str>,
+    preferred_username: Option<&'v str>,
+    name: Option<&'v str>,
+    deviceid: Option<&'v str>,
+    idtyp: Option<&'v str>,
+    azp: Option<&'v str>,
+    appid: Option<&'v str>,
+    scopes: Vec<&'v str>,
+    roles: Vec<&'v str>,
+    guest: bool,
+}
+
+/// Fast path: the claims validation reads, deserialized without building a map;
+/// strings borrow from the payload when they have no escapes. Any type surprise falls
+/// back to the map-based path, which names the offending claim.
+#[derive(serde::Deserialize)]
+struct FastClaims<'a> {
+    #[serde(borrow)]
+    iss: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    aud: Option<OneOrMany<'a>>,
+    exp: Option<serde_json::Number>,
+    nbf: Option<serde_json::Number>,
+    iat: Option<serde_json::Number>,
+    #[serde(borrow)]
+    ver: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    oid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    upn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    preferred_username: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    deviceid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    idtyp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    azp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    appid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    scp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    roles: Option<Vec<Cow<'a, str>>>,
+    acct: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<'a> {
+    #[serde(borrow)]
+    One(Cow<'a, str>),
+    #[serde(borrow)]
+    Many(Vec<Cow<'a, str>>),
+}
+
+fn number_to_secs(n: &serde_json::Number, name: &'static str) -> Result<u64, Error> {
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        })
+        .ok_or_else(|| Malformed::ClaimType(name).into())
+}
+
+impl<'v> View<'v> {
+    fn from_fast(c: &'v FastClaims<'_>) -> Result<Self, Error> {
+        let time = |n: &Option<serde_json::Number>, name| {
+            n.as_ref().map(|n| number_to_secs(n, name)).transpose()
+        };
+        Ok(Self {
+            iss: c.iss.as_deref(),
+            aud: c.aud.as_ref().map(|a| match a {
+                OneOrMany::One(s) => vec![s.as_ref()],
+                OneOrMany::Many(v) => v.iter().map(AsRef::as_ref).collect(),
+            }),
+            exp: time(&c.exp, "exp")?,
+            nbf: time(&c.nbf, "nbf")?,
+            iat: time(&c.iat, "iat")?,
+            ver: c.ver.as_deref(),
+            tid: c.tid.as_deref(),
+            oid: c.oid.as_deref(),
+            upn: c.upn.as_deref(),
+            preferred_username: c.preferred_username.as_deref(),
+            name: c.name.as_deref(),
+            deviceid: c.deviceid.as_deref(),
+            idtyp: c.idtyp.as_deref(),
+            azp: c.azp.as_deref(),
+            appid: c.appid.as_deref(),
+            scopes: c.scp.as_deref().map_or_else(Vec::new, |s| {
+                s.split(' ').filter(|x| !x.is_empty()).collect()
+            }),
+            roles: c
+                .roles
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.iter().map(AsRef::as_ref).collect()),
+            guest: c.acct.as_ref().and_then(Value::as_u64) == Some(1),
+        })
+    }
+
+    fn from_map(claims: &'v Map<String, Value>) -> Result<Self, Error> {
+        let s = |name: &'static str| str_claim(claims, name);
+        Ok(Self {
+            iss: s("iss")?,
+            aud: if claims.get("aud").is_some_and(|v| !v.is_null()) {
+                Some(list_claim(claims, "aud")?)
+            } else {
+                None
+            },
+            exp: time_claim(claims, "exp")?,
+            nbf: time_claim(claims, "nbf")?,
+            iat: time_claim(claims, "iat")?,
+            ver: s("ver")?,
+            tid: s("tid")?,
+            oid: s("oid")?,
+            upn: s("upn")?,
+            preferred_username: s("preferred_username")?,
+            name: s("name")?,
+            deviceid: s("deviceid")?,
+            idtyp: s("idtyp")?,
+            azp: s("azp")?,
+            appid: s("appid")?,
+            scopes: match claims.get("scp") {
+                Some(Value::String(v)) => v.split(' ').filter(|x| !x.is_empty()).collect(),
+                // Not what Entra sends, but unambiguous: a list of scopes.
+                _ => list_claim(claims, "scp")?,
+            },
+            roles: list_claim(claims, "roles")?,
+            guest: claims.get("acct").and_then(Value::as_u64) == Some(1),
+        })
+    }
+}
+
 fn str_claim<'a>(
     claims: &'a Map<String, Value>,
     name: &'static str,
@@ -51,34 +201,21 @@ fn str_claim<'a>(
 fn time_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, Error> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| *f >= 0.0 && f.is_finite())
-                    .map(|f| f as u64)
-            })
-            .map(Some)
-            .ok_or_else(|| Malformed::ClaimType(name).into()),
+        Some(Value::Number(n)) => number_to_secs(n, name).map(Some),
         Some(_) => Err(Malformed::ClaimType(name).into()),
     }
 }
 
-fn list_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Vec<String>, Error> {
+fn list_claim<'a>(
+    claims: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Vec<&'a str>, Error> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s
-            .split(' ')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()),
+        Some(Value::String(s)) => Ok(vec![s.as_str()]),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| Malformed::ClaimType(name).into())
-            })
+            .map(|v| v.as_str().ok_or_else(|| Malformed::ClaimType(name).into()))
             .collect(),
         Some(_) => Err(Malformed::ClaimType(name).into()),
     }
@@ -169,35 +306,41 @@ impl Validator {
         // 4. Key ID.
         let kid = decoded.header.kid.as_deref().ok_or(Error::MissingKid)?;
 
-        // 5. Required claims.
-        let claims = &decoded.claims;
-        let iss = str_claim(claims, "iss")?.ok_or(Error::MissingClaim { claim: "iss" })?;
-        if !claims.contains_key("aud") {
-            return Err(Error::MissingClaim { claim: "aud" });
-        }
-        let aud = list_claim(claims, "aud")?;
-        let exp = time_claim(claims, "exp")?.ok_or(Error::MissingClaim { claim: "exp" })?;
-        let nbf = time_claim(claims, "nbf")?;
-        let iat = time_claim(claims, "iat")?;
+        // 5. Claims (zero-copy fast path; the map path only to name a mistyped claim).
+        let json = &decoded.claims_json;
+        let fast = serde_json::from_slice::<FastClaims<'_>>(json).ok();
+        let map;
+        let claims = match &fast {
+            Some(f) => View::from_fast(f)?,
+            None => {
+                map = jwt::object(json, crate::Part::Claims)?;
+                View::from_map(&map)?
+            }
+        };
+        let iss = claims.iss.ok_or(Error::MissingClaim { claim: "iss" })?;
+        let aud = claims
+            .aud
+            .as_deref()
+            .ok_or(Error::MissingClaim { claim: "aud" })?;
+        let exp = claims.exp.ok_or(Error::MissingClaim { claim: "exp" })?;
 
         // 6. Issuer form, version, and `ver` consistency.
         let (version, iss_tenant) = issuer_form(iss).ok_or_else(|| Error::UnrecognizedIssuer {
             iss: iss.to_owned(),
         })?;
-        let ver = str_claim(claims, "ver")?;
         let ver_ok = matches!(
-            (version, ver),
+            (version, claims.ver),
             (TokenVersion::V1, Some("1.0")) | (TokenVersion::V2, Some("2.0"))
         );
         if !ver_ok {
             return Err(Error::VersionMismatch {
-                ver: ver.map(str::to_owned),
+                ver: claims.ver.map(str::to_owned),
                 issuer_form: version,
             });
         }
 
         // 7. Tenant ID.
-        let tid = str_claim(claims, "tid")?.ok_or(Error::MissingClaim { claim: "tid" })?;
+        let tid = claims.tid.ok_or(Error::MissingClaim { claim: "tid" })?;
         if !is_guid(tid) {
             return Err(Error::InvalidTenantId {
                 tid: tid.to_owned(),
@@ -254,78 +397,64 @@ impl Validator {
         // 13. Audience.
         let audience = aud
             .iter()
-            .find(|a| policy.audiences().iter().any(|p| p == *a))
-            .cloned()
-            .ok_or_else(|| Error::AudienceNotAllowed { aud: aud.clone() })?;
+            .find(|a| policy.audiences().iter().any(|p| p == **a))
+            .map(|a| (*a).to_owned())
+            .ok_or_else(|| Error::AudienceNotAllowed {
+                aud: aud.iter().map(|a| (*a).to_owned()).collect(),
+            })?;
 
         // 14. Times.
         if now > exp.saturating_add(skew) {
             return Err(Error::Expired { now, exp });
         }
-        if let Some(nbf) = nbf
+        if let Some(nbf) = claims.nbf
             && nbf > now.saturating_add(skew)
         {
             return Err(Error::NotYetValid { now, nbf });
         }
-        if let Some(iat) = iat
+        if let Some(iat) = claims.iat
             && iat > now.saturating_add(skew)
         {
             return Err(Error::IssuedInFuture { now, iat });
         }
 
         // 15. Scopes and roles.
-        let scopes = list_claim(claims, "scp")?;
-        let roles = list_claim(claims, "roles")?;
         for scope in policy.required_scopes() {
-            if !scopes.contains(scope) {
+            if !claims.scopes.contains(&scope.as_str()) {
                 return Err(Error::MissingScope {
                     scope: scope.clone(),
                 });
             }
         }
         for role in policy.required_roles() {
-            if !roles.contains(role) {
+            if !claims.roles.contains(&role.as_str()) {
                 return Err(Error::MissingRole { role: role.clone() });
             }
         }
 
-        let oid = str_claim(claims, "oid")?
+        let object_id = claims
+            .oid
             .ok_or(Error::MissingClaim { claim: "oid" })?
             .to_owned();
-        let upn = match str_claim(claims, "upn")? {
-            Some(upn) => Some(upn),
-            None => str_claim(claims, "preferred_username")?,
-        }
-        .map(str::to_owned);
-        let client_app_id = match str_claim(claims, "azp")? {
-            Some(azp) => Some(azp),
-            None => str_claim(claims, "appid")?,
-        }
-        .map(str::to_owned);
-        let name = str_claim(claims, "name")?.map(str::to_owned);
-        let device_id = str_claim(claims, "deviceid")?.map(str::to_owned);
-        let identity_type = str_claim(claims, "idtyp")?.map(str::to_owned);
-        let guest = claims.get("acct").and_then(Value::as_u64) == Some(1);
-        let issuer = iss.to_owned();
-        let tenant_id = tid.to_ascii_lowercase();
+        let own = |v: Option<&str>| v.map(str::to_owned);
         Ok(Verified::new(EntraClaims {
             version,
-            issuer,
+            issuer: iss.to_owned(),
             audience,
-            tenant_id,
-            object_id: oid,
-            upn,
-            name,
-            scopes,
-            roles,
-            device_id,
-            identity_type,
-            client_app_id,
-            guest,
-            issued_at: iat,
-            not_before: nbf,
+            tenant_id: tid.to_ascii_lowercase(),
+            object_id,
+            upn: own(claims.upn.or(claims.preferred_username)),
+            name: own(claims.name),
+            scopes: claims.scopes.iter().map(|s| (*s).to_owned()).collect(),
+            roles: claims.roles.iter().map(|s| (*s).to_owned()).collect(),
+            device_id: own(claims.deviceid),
+            identity_type: own(claims.idtyp),
+            client_app_id: own(claims.azp.or(claims.appid)),
+            guest: claims.guest,
+            issued_at: claims.iat,
+            not_before: claims.nbf,
             expires_at: exp,
-            raw: decoded.claims,
+            raw_json: String::from_utf8_lossy(json).into_owned(),
         }))
     }
 }

@@ -39,7 +39,7 @@ fn valid_v2_token() {
     assert!(!claims.guest);
     assert_eq!(claims.device_id, None);
     assert_eq!(
-        claims.raw["uti"],
+        claims.raw()["uti"],
         AccessToken::v2(&CONTOSO, &ALICE).claims()["uti"]
     );
 }
@@ -561,4 +561,65 @@ fn one_wire_mapping() {
         http_response(&Error::InvalidConfig { reason: "x".into() }).status(),
         500
     );
+}
+
+#[test]
+fn escaped_strings_and_type_surprises_take_the_exact_path() {
+    // Escapes make the zero-copy parser allocate; the values must come out decoded.
+    let token = AccessToken::v2(&CONTOSO, &ALICE)
+        .claim("name", "Zo\u{eb} \"Q\" \\ O'Brien")
+        .sign();
+    assert_eq!(
+        check(&token).unwrap().name.as_deref(),
+        Some("Zo\u{eb} \"Q\" \\ O'Brien")
+    );
+    // An unexpected type on a claim the validator does not read is fine...
+    let odd = AccessToken::v2(&CONTOSO, &ALICE)
+        .claim("acct", "one")
+        .claim("xms_extra", serde_json::json!({"a": [1, 2]}))
+        .sign();
+    let claims = check(&odd).unwrap();
+    assert!(!claims.guest);
+    assert_eq!(claims.raw()["xms_extra"]["a"][1], 2);
+    // ...on one it reads, it is named.
+    // Lenient and unambiguous shapes are read as lists.
+    let lists = AccessToken::v2(&CONTOSO, &ALICE)
+        .claim("roles", "r")
+        .claim("scp", serde_json::json!(["mdm_delegation", "x"]))
+        .sign();
+    let claims = check(&lists).unwrap();
+    assert_eq!(
+        (claims.roles.clone(), claims.scopes.clone()),
+        (
+            vec!["r".to_owned()],
+            vec!["mdm_delegation".to_owned(), "x".to_owned()]
+        )
+    );
+    for (name, value) in [
+        ("tid", serde_json::json!(7)),
+        ("aud", serde_json::json!({"x": 1})),
+        ("roles", serde_json::json!(5)),
+        ("scp", serde_json::json!({"a": 1})),
+        ("nbf", serde_json::json!(-5)),
+    ] {
+        let t = AccessToken::v2(&CONTOSO, &ALICE).claim(name, value).sign();
+        let err = check(&t).unwrap_err();
+        assert!(
+            matches!(err, Error::Malformed(Malformed::ClaimType(n)) if n == name),
+            "{name}: {err:?}"
+        );
+    }
+    // Claims that are not a JSON object.
+    let (h, rest) = AccessToken::v2(&CONTOSO, &ALICE)
+        .sign()
+        .split_once('.')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    use base64::Engine as _;
+    let arr = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("[1,2]");
+    assert!(matches!(
+        check(&format!("{h}.{arr}.{sig}")),
+        Err(Error::Malformed(Malformed::Json(Part::Claims)))
+    ));
 }
