@@ -589,7 +589,7 @@ fn escaped_strings_and_type_surprises_take_the_exact_path() {
         .sign();
     let claims = check(&lists).unwrap();
     assert_eq!(
-        (claims.roles.clone(), claims.scopes.clone()),
+        (claims.roles.clone(), claims.scopes),
         (
             vec!["r".to_owned()],
             vec!["mdm_delegation".to_owned(), "x".to_owned()]
