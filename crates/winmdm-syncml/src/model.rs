@@ -205,53 +205,59 @@ impl Command {
         }
     }
 
-    /// The command's `CmdID`, if it has one.
-    pub fn cmd_id(&self) -> Option<&CmdId> {
+    /// The `ItemCommand` of `Add`, `Copy`, `Delete`, `Exec`, `Get` and `Replace`.
+    pub fn item_command(&self) -> Option<&ItemCommand> {
         match self {
             Self::Add(c)
             | Self::Copy(c)
             | Self::Delete(c)
             | Self::Exec(c)
             | Self::Get(c)
-            | Self::Replace(c) => c.cmd_id.as_ref(),
+            | Self::Replace(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The command's `CmdID`, if it has one.
+    pub fn cmd_id(&self) -> Option<&CmdId> {
+        if let Some(c) = self.item_command() {
+            return c.cmd_id.as_ref();
+        }
+        match self {
             Self::Alert(a) => a.cmd_id.as_ref(),
             Self::Atomic(c) | Self::Sequence(c) => c.cmd_id.as_ref(),
             Self::Map(m) => m.cmd_id.as_ref(),
             Self::Results(r) => r.cmd_id.as_ref(),
             Self::Status(s) => s.cmd_id.as_ref(),
-            Self::Unknown(_) => None,
+            _ => None,
         }
     }
 
     /// Sets the command's `CmdID` (no effect on unknown commands).
     pub fn set_cmd_id(&mut self, id: CmdId) {
-        match self {
+        let slot = match self {
             Self::Add(c)
             | Self::Copy(c)
             | Self::Delete(c)
             | Self::Exec(c)
             | Self::Get(c)
-            | Self::Replace(c) => {
-                c.cmd_id = Some(id);
-            }
-            Self::Alert(a) => a.cmd_id = Some(id),
-            Self::Atomic(c) | Self::Sequence(c) => c.cmd_id = Some(id),
-            Self::Map(m) => m.cmd_id = Some(id),
-            Self::Results(r) => r.cmd_id = Some(id),
-            Self::Status(s) => s.cmd_id = Some(id),
-            Self::Unknown(_) => {}
-        }
+            | Self::Replace(c) => &mut c.cmd_id,
+            Self::Alert(a) => &mut a.cmd_id,
+            Self::Atomic(c) | Self::Sequence(c) => &mut c.cmd_id,
+            Self::Map(m) => &mut m.cmd_id,
+            Self::Results(r) => &mut r.cmd_id,
+            Self::Status(s) => &mut s.cmd_id,
+            Self::Unknown(_) => return,
+        };
+        *slot = Some(id);
     }
 
     /// The items of an item-carrying command (`Add`, `Alert`, `Get`, …, `Results`, `Status`).
     pub fn items(&self) -> &[Item] {
+        if let Some(c) = self.item_command() {
+            return &c.items;
+        }
         match self {
-            Self::Add(c)
-            | Self::Copy(c)
-            | Self::Delete(c)
-            | Self::Exec(c)
-            | Self::Get(c)
-            | Self::Replace(c) => &c.items,
             Self::Alert(a) => &a.items,
             Self::Results(r) => &r.items,
             Self::Status(s) => &s.items,
@@ -269,13 +275,10 @@ impl Command {
 
     /// `NoResp`: the sender wants no `Status` for this command.
     pub fn no_resp(&self) -> bool {
+        if let Some(c) = self.item_command() {
+            return c.no_resp;
+        }
         match self {
-            Self::Add(c)
-            | Self::Copy(c)
-            | Self::Delete(c)
-            | Self::Exec(c)
-            | Self::Get(c)
-            | Self::Replace(c) => c.no_resp,
             Self::Alert(a) => a.no_resp,
             Self::Atomic(c) | Self::Sequence(c) => c.no_resp,
             _ => false,
