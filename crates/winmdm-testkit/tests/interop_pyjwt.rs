@@ -1,7 +1,6 @@
 //! Testkit tokens and the emulator's client-credentials flow, checked by PyJWT (an
 //! independent implementation). Skipped without python3 + PyJWT, except under CI.
 
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -159,7 +158,7 @@ fn pyjwt_client_credentials_against_emulator() {
     let key = dir.join("cred.key.pem");
     std::fs::write(&cert, APP_CREDENTIAL_1.cert_pem).unwrap();
     std::fs::write(&key, APP_CREDENTIAL_1.key_pem).unwrap();
-    let out = Command::new("python3")
+    let out = std::process::Command::new("python3")
         .arg(script("pyjwt_client_credentials.py"))
         .args([emu.base_url(), CONTOSO.id, MDM_APP_ID])
         .arg(&cert)
