@@ -11,6 +11,7 @@
 //! * [`status`] — the `Status` a server owes for each client command, and the client's
 //!   `Status`/`Results` as typed outcomes;
 //! * [`auth`] — OMA-DM MD5 digest (and opt-in basic) device credentials and challenges;
+//! * [`scope`] — which commands may be sent now (Entra user/device scope rules);
 //! * [`check`] — conformance diagnostics (duplicate or zero `CmdID`, missing header fields, …).
 //!
 //! ```
@@ -45,6 +46,7 @@ mod codes;
 mod decode;
 mod encode;
 mod model;
+pub mod scope;
 pub mod status;
 mod text;
 
