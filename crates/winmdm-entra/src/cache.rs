@@ -630,6 +630,11 @@ impl KeyCache {
         }
     }
 
+    /// How many key sources the cache has.
+    pub fn source_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// A diagnostic view of every source.
     pub fn status(&self) -> Vec<SourceStatus> {
         self.slots

@@ -73,7 +73,7 @@ pub async fn send<B: Into<reqwest::Body>>(
 /// Returns how many fetches were made. Bounded: at most two fetches per source.
 pub async fn refresh_due(cache: &KeyCache, client: &reqwest::Client, now: UnixTime) -> usize {
     let mut done = 0;
-    let budget = 2 * cache.status().len() + 2;
+    let budget = 2 * cache.source_count() + 2;
     while done < budget {
         let Some(fetch) = cache.poll_fetch(now) else {
             break;

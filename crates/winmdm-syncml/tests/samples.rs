@@ -78,36 +78,27 @@ fn defects_are_reported() {
     }
 }
 
+/// The first alert of a fragment sample's `SyncBody`, interpreted.
+fn first_alert_of(number: u32) -> winmdm_syncml::alerts::KnownAlert {
+    let s = samples::get(number).unwrap().unwrap();
+    let Fragment::Body(body) = decode_fragment(s.xml_parts()[0].as_bytes(), &Limits::default())
+        .unwrap()
+        .value
+    else {
+        panic!("sample {number} is not a SyncBody")
+    };
+    let winmdm_syncml::Command::Alert(a) = &body.commands[0] else {
+        panic!("sample {number} does not start with an Alert")
+    };
+    winmdm_syncml::alerts::KnownAlert::from_alert(a)
+}
+
 #[test]
 fn sample_contents_are_read_exactly() {
     use winmdm_syncml::alerts::{KnownAlert, LoginStatus};
-    let s = samples::get(34).unwrap().unwrap();
-    let Fragment::Body(body) = decode_fragment(s.xml_parts()[0].as_bytes(), &Limits::default())
-        .unwrap()
-        .value
-    else {
-        panic!()
-    };
-    let winmdm_syncml::Command::Alert(a) = &body.commands[0] else {
-        panic!()
-    };
+    assert_eq!(first_alert_of(34), KnownAlert::SyncType("user".into()));
     assert_eq!(
-        KnownAlert::from_alert(a),
-        KnownAlert::SyncType("user".into())
-    );
-
-    let s = samples::get(23).unwrap().unwrap();
-    let Fragment::Body(body) = decode_fragment(s.xml_parts()[0].as_bytes(), &Limits::default())
-        .unwrap()
-        .value
-    else {
-        panic!()
-    };
-    let winmdm_syncml::Command::Alert(a) = &body.commands[0] else {
-        panic!()
-    };
-    assert_eq!(
-        KnownAlert::from_alert(a),
+        first_alert_of(23),
         KnownAlert::LoginStatus(LoginStatus::User)
     );
 
