@@ -78,6 +78,8 @@ named_codes! {
     OPTIONAL_FEATURE_NOT_SUPPORTED = 406, "OPTIONAL_FEATURE_NOT_SUPPORTED";
     /// Missing credentials: authentication required.
     MISSING_CREDENTIALS = 407, "MISSING_CREDENTIALS";
+    /// Size required: the first chunk of a large object carries no `Size`.
+    SIZE_REQUIRED = 411, "SIZE_REQUIRED";
     /// Incomplete command.
     INCOMPLETE_COMMAND = 412, "INCOMPLETE_COMMAND";
     /// Request entity too large.
@@ -90,6 +92,8 @@ named_codes! {
     ALREADY_EXISTS = 418, "ALREADY_EXISTS";
     /// Size mismatch of a chunked object.
     SIZE_MISMATCH = 424, "SIZE_MISMATCH";
+    /// Partial item not accepted.
+    PARTIAL_ITEM_NOT_ACCEPTED = 426, "PARTIAL_ITEM_NOT_ACCEPTED";
     /// Permission denied.
     PERMISSION_DENIED = 425, "PERMISSION_DENIED";
     /// Command failed.

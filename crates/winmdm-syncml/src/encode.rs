@@ -83,6 +83,16 @@ fn escape_into(out: &mut String, text: &str) {
     out.push_str(&text[last..]);
 }
 
+/// The length of `ch` once escaped as [`escape_into`] writes it.
+pub(crate) fn escaped_char_len(ch: char) -> usize {
+    match ch {
+        '&' | '\r' => 5,
+        '<' | '>' => 4,
+        '"' => 6,
+        c => c.len_utf8(),
+    }
+}
+
 impl Writer {
     fn with_capacity(n: usize) -> Self {
         Self {

@@ -12,6 +12,9 @@
 //!   `Status`/`Results` as typed outcomes;
 //! * [`auth`] — OMA-DM MD5 digest (and opt-in basic) device credentials and challenges;
 //! * [`scope`] — which commands may be sent now (Entra user/device scope rules);
+//! * [`session`] — the sans-I/O DM session: authentication, correlation, scopes, large
+//!   objects, persistence between requests;
+//! * [`client`] — the device side, for tests and simulators;
 //! * [`check`] — conformance diagnostics (duplicate or zero `CmdID`, missing header fields, …).
 //!
 //! ```
@@ -42,11 +45,13 @@
 pub mod alerts;
 pub mod auth;
 pub mod check;
+pub mod client;
 mod codes;
 mod decode;
 mod encode;
 mod model;
 pub mod scope;
+pub mod session;
 pub mod status;
 mod text;
 

@@ -1,0 +1,747 @@
+//! The device side, for tests and simulators: a builder for client messages
+//! ([`MessageBuilder`]) and a small simulated Windows OMA-DM client ([`Device`]) that keeps
+//! a node tree and answers server commands as Windows does.
+//!
+//! [`Device`] sends the first package Windows sends (alert 1201, 1224 LoginStatus, 1224
+//! AADUserToken when it has one, `Replace ./DevInfo/*`), authenticates with MD5 digest
+//! when configured (retrying after a 401/407 `Chal`), answers `Get` with `Results` (in
+//! chunks when a value is larger than its upload chunk size), applies `Add`, `Replace`,
+//! `Delete`, `Exec`, `Atomic` (all or nothing: 507, children 216) and `Sequence`,
+//! reassembles chunked server objects (213, then 200 or 424), asks for the next message with
+//! alert 1222 when the server's package continues, and fails `./User/…` writes with 500
+//! while nobody is signed in (as Windows does during OOBE).
+//!
+//! ```
+//! use winmdm_syncml::client::MessageBuilder;
+//! use winmdm_syncml::alerts::LoginStatus;
+//! let msg = MessageBuilder::new("1", 1, "device-1", "https://mdm.example/omadm")
+//!     .alert_1201()
+//!     .login_status(LoginStatus::User)
+//!     .dev_info(&[("./DevInfo/Man", "Contoso")])
+//!     .build();
+//! assert_eq!(msg.body.commands.len(), 3);
+//! assert!(msg.body.is_final);
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::alerts::{self, LoginStatus};
+use crate::auth::{self, Nonce};
+use crate::codes::{AlertCode, CmdId, StatusCode};
+use crate::model::{
+    Command, Cred, Data, Item, ItemCommand, Location, Meta, Results, Status, SyncBody, SyncHdr,
+    SyncMl,
+};
+use crate::text::Text;
+
+/// Builds one client message; `CmdID`s are numbered from 1 in the order commands are added.
+#[derive(Debug, Clone)]
+pub struct MessageBuilder {
+    message: SyncMl,
+    next_cmd: u32,
+}
+
+impl MessageBuilder {
+    /// A message of session `session_id`, numbered `msg_id`, from `device_id` to `server`.
+    pub fn new(session_id: &str, msg_id: u32, device_id: &str, server: &str) -> Self {
+        Self {
+            message: SyncMl {
+                header: SyncHdr {
+                    ver_dtd: Text::from("1.2"),
+                    ver_proto: Text::from("DM/1.2"),
+                    session_id: Text::from(session_id),
+                    msg_id: Text::from_u32(msg_id),
+                    target: Some(Location::new(server)),
+                    source: Some(Location::new(device_id)),
+                    ..SyncHdr::default()
+                },
+                body: SyncBody {
+                    commands: Vec::new(),
+                    is_final: true,
+                },
+            },
+            next_cmd: 1,
+        }
+    }
+
+    fn next_id(&mut self) -> CmdId {
+        let id = CmdId::from(self.next_cmd);
+        self.next_cmd += 1;
+        id
+    }
+
+    /// Adds `SyncHdr/Cred`.
+    #[must_use]
+    pub fn cred(mut self, cred: Cred) -> Self {
+        self.message.header.cred = Some(Box::new(cred));
+        self
+    }
+
+    /// Advertises `MaxMsgSize` (and optionally `MaxObjSize`) in the header's `Meta`.
+    #[must_use]
+    pub fn max_sizes(mut self, max_msg_size: u64, max_obj_size: Option<u64>) -> Self {
+        let meta = self.message.header.meta.get_or_insert_with(Box::default);
+        meta.max_msg_size = Some(Text::from(max_msg_size.to_string().as_str()));
+        meta.max_obj_size = max_obj_size.map(|m| Text::from(m.to_string().as_str()));
+        self
+    }
+
+    /// Adds any command (its `CmdID`s are renumbered).
+    #[must_use]
+    pub fn command(mut self, mut command: Command) -> Self {
+        self.next_cmd =
+            crate::status::assign_cmd_ids(std::slice::from_mut(&mut command), self.next_cmd);
+        self.message.body.commands.push(command);
+        self
+    }
+
+    /// Adds an alert with only a code (1201, 1222, 1223, 1225, …).
+    #[must_use]
+    pub fn alert(self, code: AlertCode) -> Self {
+        self.command(Command::alert(0u32, code))
+    }
+
+    /// Adds alert 1201 (client-initiated session).
+    #[must_use]
+    pub fn alert_1201(self) -> Self {
+        self.alert(AlertCode::CLIENT_INITIATED_MGMT)
+    }
+
+    /// Adds alert 1224 LoginStatus.
+    #[must_use]
+    pub fn login_status(self, status: LoginStatus) -> Self {
+        self.command(alerts::login_status(0u32, status))
+    }
+
+    /// Adds alert 1224 AADUserToken.
+    #[must_use]
+    pub fn aad_user_token(self, token: &str) -> Self {
+        self.command(alerts::aad_user_token(0u32, token))
+    }
+
+    /// Adds alert 1226 unenrollment request.
+    #[must_use]
+    pub fn unenroll(self) -> Self {
+        self.command(alerts::unenroll_request(0u32))
+    }
+
+    /// Adds `Replace` of device information nodes (`Source` items, as Windows sends them).
+    #[must_use]
+    pub fn dev_info(self, values: &[(&str, &str)]) -> Self {
+        let items = values
+            .iter()
+            .map(|(uri, v)| Item {
+                source: Some(Location::new(*uri)),
+                data: Some(Data::text(*v)),
+                ..Item::default()
+            })
+            .collect();
+        self.command(Command::Replace(ItemCommand {
+            items,
+            ..ItemCommand::default()
+        }))
+    }
+
+    /// Adds a `Status` for server command `cmd_ref` (named `cmd`) of server message
+    /// `msg_ref`.
+    #[must_use]
+    pub fn status(mut self, msg_ref: u32, cmd_ref: u32, cmd: &str, code: StatusCode) -> Self {
+        let id = self.next_id();
+        self.message.body.commands.push(Command::Status(Status {
+            cmd_id: Some(id),
+            msg_ref: Some(Text::from_u32(msg_ref)),
+            cmd_ref: Some(Text::from_u32(cmd_ref)),
+            cmd: Some(Text::from(cmd)),
+            data: Text::from_u32(u32::from(code.0)),
+            ..Status::default()
+        }));
+        self
+    }
+
+    /// Adds the `Status` for the server's `SyncHdr` (`CmdRef` 0).
+    #[must_use]
+    pub fn header_status(self, msg_ref: u32, code: StatusCode) -> Self {
+        let mut b = self.status(msg_ref, 0, "SyncHdr", code);
+        if let Some(Command::Status(s)) = b.message.body.commands.last_mut() {
+            s.target_ref = b
+                .message
+                .header
+                .target
+                .iter()
+                .map(|l| l.loc_uri.clone())
+                .collect();
+            s.source_ref = b
+                .message
+                .header
+                .source
+                .iter()
+                .map(|l| l.loc_uri.clone())
+                .collect();
+        }
+        b
+    }
+
+    /// Adds `Results` for server `Get` `cmd_ref` of message `msg_ref`.
+    #[must_use]
+    pub fn results(self, msg_ref: u32, cmd_ref: u32, values: &[(&str, &str)]) -> Self {
+        let items = values
+            .iter()
+            .map(|(uri, v)| Item {
+                source: Some(Location::new(*uri)),
+                data: Some(Data::text(*v)),
+                ..Item::default()
+            })
+            .collect();
+        self.results_items(msg_ref, cmd_ref, items)
+    }
+
+    /// Adds `Results` with the given items (for chunks: set `more_data` and `Meta/Size`).
+    #[must_use]
+    pub fn results_items(mut self, msg_ref: u32, cmd_ref: u32, items: Vec<Item>) -> Self {
+        let id = self.next_id();
+        self.message.body.commands.push(Command::Results(Results {
+            cmd_id: Some(id),
+            msg_ref: Some(Text::from_u32(msg_ref)),
+            cmd_ref: Some(Text::from_u32(cmd_ref)),
+            cmd: Some(Text::from("Get")),
+            items,
+            ..Results::default()
+        }));
+        self
+    }
+
+    /// Leaves out `Final` (more messages of this package follow).
+    #[must_use]
+    pub fn not_final(mut self) -> Self {
+        self.message.body.is_final = false;
+        self
+    }
+
+    /// The message.
+    pub fn build(self) -> SyncMl {
+        self.message
+    }
+}
+
+/// A chunk of a value: `Item` with `Source`, data, `MoreData` and (first chunk) `Size`.
+pub fn chunk_item(uri: &str, piece: &str, total: Option<u64>, more: bool) -> Item {
+    Item {
+        source: Some(Location::new(uri)),
+        meta: total.map(|t| {
+            Box::new(Meta {
+                size: Some(Text::from(t.to_string().as_str())),
+                ..Meta::default()
+            })
+        }),
+        data: Some(Data::text(piece)),
+        more_data: more,
+        ..Item::default()
+    }
+}
+
+/// A mutation the simulated device applied (for "applied exactly once" assertions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The server message it came in.
+    pub msg_id: String,
+    /// The command (`Add`, `Replace`, `Delete`, `Exec`).
+    pub command: String,
+    /// The node.
+    pub uri: String,
+    /// The value written (`Add`/`Replace`) or the `Exec` data.
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Upload {
+    msg_ref: u32,
+    cmd_ref: u32,
+    uri: String,
+    data: String,
+    offset: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Download {
+    uri: String,
+    declared: u64,
+    data: String,
+    command: String,
+}
+
+/// A simulated Windows OMA-DM client (see the [module documentation](self)).
+#[derive(Debug, Clone)]
+pub struct Device {
+    device_id: String,
+    server: String,
+    session: u32,
+    msg_id: u32,
+    tree: BTreeMap<String, String>,
+    digest: Option<(String, String, Nonce)>,
+    authenticated: bool,
+    max_sizes: Option<(u64, Option<u64>)>,
+    upload_chunk: usize,
+    login_status: Option<LoginStatus>,
+    user_token: Option<String>,
+    extra_first: Vec<Command>,
+    last_package: Option<SyncMl>,
+    upload: Option<Upload>,
+    download: Option<Download>,
+    applied: Vec<Applied>,
+    over: bool,
+}
+
+impl Device {
+    /// A device with ID `device_id` managed by the server at `server`.
+    pub fn new(device_id: &str, server: &str) -> Self {
+        let mut tree = BTreeMap::new();
+        for (k, v) in [
+            ("./DevInfo/DevId", device_id),
+            ("./DevInfo/Man", "Microsoft Corporation"),
+            ("./DevInfo/Mod", "Virtual Machine"),
+            ("./DevInfo/DmV", "1.3"),
+            ("./DevInfo/Lang", "en-US"),
+        ] {
+            tree.insert(k.to_owned(), v.to_owned());
+        }
+        Self {
+            device_id: device_id.to_owned(),
+            server: server.to_owned(),
+            session: 0,
+            msg_id: 0,
+            tree,
+            digest: None,
+            authenticated: false,
+            max_sizes: None,
+            upload_chunk: 64 * 1024,
+            login_status: None,
+            user_token: None,
+            extra_first: Vec::new(),
+            last_package: None,
+            upload: None,
+            download: None,
+            applied: Vec::new(),
+            over: true,
+        }
+    }
+
+    /// Authenticates with OMA-DM MD5 digest (the provisioning document's `AAUTHNAME`,
+    /// `AAUTHSECRET` and `AAUTHDATA`).
+    #[must_use]
+    pub fn with_digest(mut self, username: &str, password: &str, nonce: Nonce) -> Self {
+        self.digest = Some((username.to_owned(), password.to_owned(), nonce));
+        self
+    }
+
+    /// Advertises `MaxMsgSize`/`MaxObjSize` in its first message.
+    #[must_use]
+    pub fn with_max_sizes(mut self, max_msg_size: u64, max_obj_size: Option<u64>) -> Self {
+        self.max_sizes = Some((max_msg_size, max_obj_size));
+        self
+    }
+
+    /// Sends `Results` values larger than `bytes` in chunks.
+    #[must_use]
+    pub fn with_upload_chunk(mut self, bytes: usize) -> Self {
+        self.upload_chunk = bytes.max(1);
+        self
+    }
+
+    /// Sets who is signed in (alert 1224 LoginStatus in the first package).
+    pub fn set_login_status(&mut self, status: Option<LoginStatus>) {
+        self.login_status = status;
+    }
+
+    /// Sets the Entra user token sent with alert 1224 AADUserToken.
+    pub fn set_user_token(&mut self, token: Option<String>) {
+        self.user_token = token;
+    }
+
+    /// Adds a command to the next first package (for example a 1226 unenroll alert).
+    pub fn push_first_package(&mut self, command: Command) {
+        self.extra_first.push(command);
+    }
+
+    /// Sets a node's value.
+    pub fn set_node(&mut self, uri: &str, value: &str) {
+        self.tree.insert(uri.to_owned(), value.to_owned());
+    }
+
+    /// A node's value.
+    pub fn node(&self, uri: &str) -> Option<&str> {
+        self.tree.get(uri).map(String::as_str)
+    }
+
+    /// The current digest nonce.
+    pub fn nonce(&self) -> Option<&Nonce> {
+        self.digest.as_ref().map(|d| &d.2)
+    }
+
+    /// Every mutation applied, in order.
+    pub fn applied(&self) -> &[Applied] {
+        &self.applied
+    }
+
+    /// Whether the current session is over.
+    pub fn session_over(&self) -> bool {
+        self.over
+    }
+
+    fn header(&mut self) -> MessageBuilder {
+        self.msg_id += 1;
+        let mut b = MessageBuilder::new(
+            &self.session.to_string(),
+            self.msg_id,
+            &self.device_id,
+            &self.server,
+        );
+        if let Some((u, p, n)) = &self.digest
+            && !self.authenticated
+        {
+            b = b.cred(auth::md5_cred(u, p, n));
+        }
+        if let Some((m, o)) = self.max_sizes {
+            b = b.max_sizes(m, o);
+        }
+        b
+    }
+
+    /// Starts a new session: the first package.
+    pub fn start_session(&mut self) -> SyncMl {
+        self.session = (self.session + 1) % 256;
+        self.msg_id = 0;
+        self.authenticated = false;
+        self.over = false;
+        self.upload = None;
+        self.download = None;
+        let mut b = self.header().alert_1201();
+        if let Some(s) = &self.login_status {
+            b = b.login_status(s.clone());
+        }
+        if let Some(t) = &self.user_token {
+            b = b.aad_user_token(t);
+        }
+        let info: Vec<(String, String)> = self
+            .tree
+            .range("./DevInfo/".to_owned().."./DevInfo0".to_owned())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let info: Vec<(&str, &str)> = info.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        b = b.dev_info(&info);
+        for c in std::mem::take(&mut self.extra_first) {
+            b = b.command(c);
+        }
+        let m = b.build();
+        self.last_package = Some(m.clone());
+        m
+    }
+
+    fn user_write_blocked(&self, uri: &str) -> bool {
+        crate::scope::scope_of_uri(uri) == crate::scope::Scope::User
+            && self.login_status != Some(LoginStatus::User)
+    }
+
+    /// Applies one command; returns its status code and, for `Get`, the values read.
+    fn apply(
+        &mut self,
+        msg_id: &str,
+        c: &Command,
+        in_atomic: bool,
+        out: &mut Vec<(Command, StatusCode)>,
+        results: &mut Vec<(Command, Vec<(String, String)>)>,
+    ) -> StatusCode {
+        let log = |d: &mut Self, name: &str, uri: &str, value: Option<String>| {
+            d.applied.push(Applied {
+                msg_id: msg_id.to_owned(),
+                command: name.to_owned(),
+                uri: uri.to_owned(),
+                value,
+            });
+        };
+        match c {
+            Command::Get(ic) => {
+                if in_atomic {
+                    return StatusCode::COMMAND_FAILED;
+                }
+                let mut values = Vec::new();
+                for i in &ic.items {
+                    let uri = i.target.as_ref().map_or("", |l| l.loc_uri.trim());
+                    if let Some(v) = self.tree.get(uri) {
+                        values.push((uri.to_owned(), v.clone()));
+                    } else {
+                        let prefix = format!("{uri}/");
+                        let children: Vec<&str> = self
+                            .tree
+                            .keys()
+                            .filter_map(|k| k.strip_prefix(&prefix))
+                            .map(|rest| rest.split('/').next().unwrap_or(rest))
+                            .collect();
+                        if children.is_empty() {
+                            return StatusCode::NOT_FOUND;
+                        }
+                        let mut names = children;
+                        names.dedup();
+                        values.push((uri.to_owned(), names.join("/")));
+                    }
+                }
+                results.push((c.clone(), values));
+                StatusCode::OK
+            }
+            Command::Add(ic) | Command::Replace(ic) => {
+                let add = matches!(c, Command::Add(_));
+                for i in &ic.items {
+                    let uri = i
+                        .target
+                        .as_ref()
+                        .map_or("", |l| l.loc_uri.trim())
+                        .to_owned();
+                    if self.user_write_blocked(&uri) {
+                        return StatusCode::COMMAND_FAILED;
+                    }
+                    if i.more_data || self.download.as_ref().is_some_and(|d| d.uri == uri) {
+                        return self.download_chunk(msg_id, c.name(), i);
+                    }
+                    if add && self.tree.contains_key(&uri) {
+                        return StatusCode::ALREADY_EXISTS;
+                    }
+                    let v = i.data_str().to_owned();
+                    self.tree.insert(uri.clone(), v.clone());
+                    log(self, c.name(), &uri, Some(v));
+                }
+                StatusCode::OK
+            }
+            Command::Delete(ic) => {
+                for i in &ic.items {
+                    let uri = i
+                        .target
+                        .as_ref()
+                        .map_or("", |l| l.loc_uri.trim())
+                        .to_owned();
+                    if self.tree.remove(&uri).is_none() {
+                        return StatusCode::NOT_FOUND;
+                    }
+                    log(self, "Delete", &uri, None);
+                }
+                StatusCode::OK
+            }
+            Command::Exec(ic) => {
+                for i in &ic.items {
+                    let uri = i
+                        .target
+                        .as_ref()
+                        .map_or("", |l| l.loc_uri.trim())
+                        .to_owned();
+                    log(
+                        self,
+                        "Exec",
+                        &uri,
+                        i.data.as_ref().map(|d| d.value.to_string()),
+                    );
+                }
+                StatusCode::OK
+            }
+            Command::Atomic(k) => {
+                if in_atomic {
+                    return StatusCode::COMMAND_FAILED;
+                }
+                let saved_tree = self.tree.clone();
+                let saved_log = self.applied.len();
+                let mut child_out = Vec::new();
+                let mut failed = false;
+                for child in &k.commands {
+                    let code = self.apply(msg_id, child, true, &mut Vec::new(), results);
+                    failed |= !code.is_success();
+                    child_out.push((child.clone(), code));
+                }
+                if failed {
+                    self.tree = saved_tree;
+                    self.applied.truncate(saved_log);
+                    for (_, code) in &mut child_out {
+                        if code.is_success() {
+                            *code = StatusCode::ATOMIC_ROLLBACK_OK;
+                        }
+                    }
+                }
+                out.extend(child_out);
+                if failed {
+                    StatusCode::ATOMIC_FAILED
+                } else {
+                    StatusCode::OK
+                }
+            }
+            Command::Sequence(k) => {
+                for child in &k.commands {
+                    let mut nested = Vec::new();
+                    let code = self.apply(msg_id, child, in_atomic, &mut nested, results);
+                    out.push((child.clone(), code));
+                    out.extend(nested);
+                }
+                StatusCode::OK
+            }
+            _ => StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED,
+        }
+    }
+
+    fn download_chunk(&mut self, msg_id: &str, name: &str, i: &Item) -> StatusCode {
+        let uri = i
+            .target
+            .as_ref()
+            .map_or("", |l| l.loc_uri.trim())
+            .to_owned();
+        let mut d = match self.download.take() {
+            Some(d) if d.uri == uri => d,
+            _ => {
+                let Some(declared) = i.meta.as_deref().and_then(Meta::size) else {
+                    return StatusCode::SIZE_REQUIRED;
+                };
+                Download {
+                    uri: uri.clone(),
+                    declared,
+                    data: String::new(),
+                    command: name.to_owned(),
+                }
+            }
+        };
+        d.data.push_str(i.data_str());
+        if i.more_data {
+            self.download = Some(d);
+            return StatusCode::CHUNKED_ITEM_ACCEPTED;
+        }
+        if d.data.len() as u64 != d.declared {
+            return StatusCode::SIZE_MISMATCH;
+        }
+        self.tree.insert(uri.clone(), d.data.clone());
+        self.applied.push(Applied {
+            msg_id: msg_id.to_owned(),
+            command: d.command,
+            uri,
+            value: Some(d.data),
+        });
+        StatusCode::OK
+    }
+
+    /// Answers a server message; `None` when the session is over (nothing to send).
+    pub fn respond(&mut self, server: &SyncMl) -> Option<SyncMl> {
+        if self.over {
+            return None;
+        }
+        let server_msg: u32 = server.header.msg_id.trim().parse().unwrap_or(0);
+        let msg_id = server.header.msg_id.trim().to_owned();
+        // The server's answer to our header: authentication.
+        for c in &server.body.commands {
+            if let Command::Status(s) = c
+                && s.cmd_ref.as_deref().map(str::trim) == Some("0")
+            {
+                let code = s.code().unwrap_or(StatusCode::COMMAND_FAILED);
+                if let (Some(chal), Some(d)) = (&s.chal, self.digest.as_mut())
+                    && let Some(n) = chal.meta.next_nonce.as_deref()
+                    && let Ok(n) = Nonce::from_b64(n)
+                {
+                    d.2 = n;
+                }
+                match code {
+                    StatusCode::AUTHENTICATION_ACCEPTED => self.authenticated = true,
+                    StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
+                        // Retry the whole package with fresh credentials.
+                        let last = self.last_package.clone()?;
+                        let mut b = self.header();
+                        b.message.body = last.body;
+                        let m = b.build();
+                        self.last_package = Some(m.clone());
+                        return Some(m);
+                    }
+                    c if !c.is_success() => {
+                        self.over = true;
+                        return None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut b = self.header().header_status(server_msg, StatusCode::OK);
+        for c in &server.body.commands {
+            match c {
+                // Statuses for our commands (213 for an upload chunk: the next one goes
+                // below).
+                Command::Status(_) => {}
+                Command::Alert(a) => {
+                    match a.code() {
+                        Some(AlertCode::SESSION_ABORT) => {
+                            self.over = true;
+                            return None;
+                        }
+                        Some(AlertCode::NO_END_OF_DATA) => self.download = None,
+                        _ => {}
+                    }
+                    b = b.status(server_msg, cmd_ref(c), "Alert", StatusCode::OK);
+                }
+                Command::Results(_) => {}
+                other => {
+                    let mut out = Vec::new();
+                    let mut results = Vec::new();
+                    let code = self.apply(&msg_id, other, false, &mut out, &mut results);
+                    b = b.status(server_msg, cmd_ref(other), other.name(), code);
+                    for (child, code) in out {
+                        b = b.status(server_msg, cmd_ref(&child), child.name(), code);
+                    }
+                    for (get, values) in results {
+                        // One Results per Get, one item per node; a value too large for
+                        // one message goes in chunks after the others.
+                        let mut items = Vec::new();
+                        for (uri, value) in values {
+                            if value.len() > self.upload_chunk && self.upload.is_none() {
+                                self.upload = Some(Upload {
+                                    msg_ref: server_msg,
+                                    cmd_ref: cmd_ref(&get),
+                                    uri,
+                                    data: value,
+                                    offset: 0,
+                                });
+                            } else {
+                                items.push(chunk_item(&uri, &value, None, false));
+                            }
+                        }
+                        if !items.is_empty() {
+                            b = b.results_items(server_msg, cmd_ref(&get), items);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(mut u) = self.upload.take() {
+            let end = (u.offset + self.upload_chunk).min(u.data.len());
+            let end = (end..=u.data.len())
+                .find(|e| u.data.is_char_boundary(*e))
+                .unwrap_or(u.data.len());
+            let last = end == u.data.len();
+            let total = (u.offset == 0).then_some(u.data.len() as u64);
+            let item = chunk_item(&u.uri, &u.data[u.offset..end], total, !last);
+            b = b.results_items(u.msg_ref, u.cmd_ref, vec![item]);
+            u.offset = end;
+            if !last {
+                self.upload = Some(u);
+                b = b.not_final();
+            }
+        }
+        if !server.body.is_final && b.message.body.commands.len() == 1 {
+            // Nothing else to say: ask for the next message of the server's package.
+            b = b.alert(AlertCode::NEXT_MESSAGE);
+        }
+        let m = b.build();
+        let only_header_ok = m.body.commands.len() == 1;
+        if only_header_ok && server.body.is_final {
+            // A message with only a successful header status is never sent: done.
+            self.over = true;
+            self.msg_id -= 1;
+            return None;
+        }
+        self.last_package = Some(m.clone());
+        Some(m)
+    }
+}
+
+fn cmd_ref(c: &Command) -> u32 {
+    c.cmd_id()
+        .and_then(|i| i.as_str().parse().ok())
+        .unwrap_or(0)
+}
