@@ -244,6 +244,8 @@ pub fn chunk_item(uri: &str, piece: &str, total: Option<u64>, more: bool) -> Ite
 pub struct Applied {
     /// The server message it came in.
     pub msg_id: String,
+    /// The command's `CmdID` in that message.
+    pub cmd_id: String,
     /// The command (`Add`, `Replace`, `Delete`, `Exec`).
     pub command: String,
     /// The node.
@@ -450,9 +452,11 @@ impl Device {
         out: &mut Vec<(Command, StatusCode)>,
         results: &mut Vec<(Command, Vec<(String, String)>)>,
     ) -> StatusCode {
+        let cmd_id = c.cmd_id().map_or("", |i| i.as_str()).to_owned();
         let log = |d: &mut Self, name: &str, uri: &str, value: Option<String>| {
             d.applied.push(Applied {
                 msg_id: msg_id.to_owned(),
+                cmd_id: cmd_id.clone(),
                 command: name.to_owned(),
                 uri: uri.to_owned(),
                 value,
@@ -499,7 +503,7 @@ impl Device {
                         return StatusCode::COMMAND_FAILED;
                     }
                     if i.more_data || self.download.as_ref().is_some_and(|d| d.uri == uri) {
-                        return self.download_chunk(msg_id, c.name(), i);
+                        return self.download_chunk(msg_id, c, i);
                     }
                     if add && self.tree.contains_key(&uri) {
                         return StatusCode::ALREADY_EXISTS;
@@ -582,7 +586,8 @@ impl Device {
         }
     }
 
-    fn download_chunk(&mut self, msg_id: &str, name: &str, i: &Item) -> StatusCode {
+    fn download_chunk(&mut self, msg_id: &str, c: &Command, i: &Item) -> StatusCode {
+        let name = c.name();
         let uri = i
             .target
             .as_ref()
@@ -613,6 +618,7 @@ impl Device {
         self.tree.insert(uri.clone(), d.data.clone());
         self.applied.push(Applied {
             msg_id: msg_id.to_owned(),
+            cmd_id: c.cmd_id().map_or("", |i| i.as_str()).to_owned(),
             command: d.command,
             uri,
             value: Some(d.data),
@@ -641,8 +647,10 @@ impl Device {
                 }
                 match code {
                     StatusCode::AUTHENTICATION_ACCEPTED => self.authenticated = true,
-                    StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS => {
-                        // Retry the whole package with fresh credentials.
+                    StatusCode::INVALID_CREDENTIALS | StatusCode::MISSING_CREDENTIALS
+                        if s.chal.is_some() =>
+                    {
+                        // Retry the whole package with the challenge's nonce.
                         let last = self.last_package.clone()?;
                         let mut b = self.header();
                         b.message.body = last.body;

@@ -130,3 +130,130 @@ fn basic_only_when_allowed_and_malformed_refused() {
     ));
     assert!(Nonce::from_b64("%%%").is_err());
 }
+
+/// The whole session flow with Python playing the device's digest: the session
+/// challenges (407) with a fresh nonce; Python computes the credential from the nonce it
+/// read out of the challenge; the session accepts it (212) and rotates to a NextNonce,
+/// which Python's next credential must use — the old one is refused (401 with yet another
+/// nonce).
+#[test]
+fn session_challenge_and_rotation_against_python() {
+    use winmdm_syncml::client::MessageBuilder;
+    use winmdm_syncml::scope::EnrollmentType;
+    use winmdm_syncml::session::{Authenticated, Inbound, Session, SessionConfig, Verdict};
+    if !tools::require("python3", &["--version"]) {
+        return;
+    }
+    let (user, pass) = ("{6F1A1B2C-3D4E-5F60-7182-93A4B5C6D7E8}", "pässwörd:42");
+    let python_cred = |nonce_b64: &str| -> winmdm_syncml::Cred {
+        let input = serde_json::json!([{"user": user, "password": pass, "nonce_b64": nonce_b64}]);
+        let out =
+            tools::run_with_stdin("python3", &["-c", PY], input.to_string().as_bytes()).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let digest: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        let mut cred = auth::md5_cred("-", "-", &Nonce::from_bytes(vec![]));
+        cred.data = digest[0].as_str().into();
+        cred
+    };
+    let chal_nonce = |m: &SyncMl| -> String {
+        let winmdm_syncml::Command::Status(s) = &m.body.commands[0] else {
+            panic!()
+        };
+        s.chal
+            .as_ref()
+            .unwrap()
+            .meta
+            .next_nonce
+            .as_deref()
+            .unwrap()
+            .to_owned()
+    };
+    fn decide<'s>(
+        s: &'s mut Session,
+        m: SyncMl,
+        fresh: u8,
+        user: &str,
+        pass: &str,
+    ) -> Authenticated<'s> {
+        match s.receive(m, 10).unwrap() {
+            Inbound::Authenticate(step) => step.decide(
+                Verdict::Digest {
+                    username: user,
+                    password: pass,
+                },
+                Nonce::from_bytes(vec![fresh; 16]),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    let msg =
+        |id: u32| MessageBuilder::new("3", id, user, "https://mdm.example/omadm").alert_1201();
+
+    let mut s = Session::new(
+        SessionConfig::new(EnrollmentType::Device),
+        Nonce::from_bytes(b"never-sent-nonce".to_vec()),
+    );
+    // 1. No credentials: 407 + the nonce to use.
+    let Authenticated::Challenged(r1) = decide(&mut s, msg(1).build(), 0xA1, user, pass) else {
+        panic!()
+    };
+    let Some(winmdm_syncml::Command::Status(h1)) = r1.message.body.commands.first() else {
+        panic!()
+    };
+    assert_eq!(h1.code(), Some(StatusCode::MISSING_CREDENTIALS));
+    let n1 = chal_nonce(&r1.message);
+    assert_eq!(n1, Nonce::from_bytes(vec![0xA1; 16]).to_b64());
+    // 2. Python's digest over that nonce: 212 + NextNonce.
+    let Authenticated::Yes(ex) = decide(
+        &mut s,
+        msg(2).cred(python_cred(&n1)).build(),
+        0xB2,
+        user,
+        pass,
+    ) else {
+        panic!("Python's credential was refused")
+    };
+    let r2 = ex.reply();
+    let Some(winmdm_syncml::Command::Status(h2)) = r2.message.body.commands.first() else {
+        panic!()
+    };
+    assert_eq!(h2.code(), Some(StatusCode::AUTHENTICATION_ACCEPTED));
+    let n2 = chal_nonce(&r2.message);
+    assert_eq!(r2.next_nonce.as_ref().map(Nonce::to_b64), Some(n2.clone()));
+    assert_ne!(n1, n2);
+
+    // Next session: the device must use n2; a credential over n1 is refused with 401.
+    let mut next = Session::new(
+        SessionConfig::new(EnrollmentType::Device),
+        r2.next_nonce.unwrap(),
+    );
+    let msg =
+        |id: u32| MessageBuilder::new("4", id, user, "https://mdm.example/omadm").alert_1201();
+    let Authenticated::Challenged(r3) = decide(
+        &mut next,
+        msg(1).cred(python_cred(&n1)).build(),
+        0xC3,
+        user,
+        pass,
+    ) else {
+        panic!("a credential over the old nonce was accepted")
+    };
+    let Some(winmdm_syncml::Command::Status(h3)) = r3.message.body.commands.first() else {
+        panic!()
+    };
+    assert_eq!(h3.code(), Some(StatusCode::INVALID_CREDENTIALS));
+    let n3 = chal_nonce(&r3.message);
+    let Authenticated::Yes(_) = decide(
+        &mut next,
+        msg(2).cred(python_cred(&n3)).build(),
+        0xD4,
+        user,
+        pass,
+    ) else {
+        panic!()
+    };
+}

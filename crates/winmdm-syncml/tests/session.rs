@@ -32,7 +32,7 @@ fn validator() -> Validator {
 }
 
 /// What a vendor does with an AADUserToken: validate it with winmdm-entra.
-fn entra_resolver() -> Box<dyn Fn(&str) -> Option<SessionUser>> {
+fn entra_resolver() -> Resolver {
     let v = validator();
     Box::new(move |token| {
         let now =
@@ -343,7 +343,7 @@ fn large_objects_travel_in_three_chunks_both_ways() {
             _ => None,
         })
         .collect();
-    assert_eq!(results, [upload.clone()]);
+    assert_eq!(results, std::slice::from_ref(&upload));
     let codes_for_results: Vec<u16> = h
         .server_msgs
         .iter()
@@ -1016,4 +1016,199 @@ fn login_status_user_and_held_commands_are_listed() {
     let r = ex.reply();
     let end = r.end.unwrap();
     assert_eq!(end.unsent[0].tag, "u");
+}
+
+/// Scope rules end to end: Device vs Full enrollment × token present / absent / guest /
+/// LoginStatus none, with tokens minted by the testkit and validated by winmdm-entra.
+#[test]
+fn scope_matrix_over_whole_sessions() {
+    #[derive(Debug, Clone, Copy)]
+    enum Case {
+        TokenPresent,
+        TokenAbsent,
+        Guest,
+        LoginStatusNone,
+        TokenInvalid,
+    }
+    let cases = [
+        Case::TokenPresent,
+        Case::TokenAbsent,
+        Case::Guest,
+        Case::LoginStatusNone,
+        Case::TokenInvalid,
+    ];
+    for enrollment in [EnrollmentType::Device, EnrollmentType::Full] {
+        for case in cases {
+            let mut device = device();
+            let (login, tok) = match case {
+                Case::TokenPresent => (LoginStatus::User, Some(token(&tk::ALICE))),
+                Case::TokenAbsent => (LoginStatus::User, None),
+                Case::Guest => (LoginStatus::User, Some(token(&tk::GUEST))),
+                Case::LoginStatusNone => (LoginStatus::None, Some(token(&tk::ALICE))),
+                Case::TokenInvalid => (LoginStatus::User, Some(tk::broken(tk::Broken::ALL[0]))),
+            };
+            device.set_login_status(Some(login));
+            device.set_user_token(tok);
+            let mut h = Harness::new(enrollment, device);
+            h.resolve = entra_resolver();
+            h.queue(
+                "dev",
+                Command::replace(
+                    1u32,
+                    "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera",
+                    "int",
+                    "0",
+                ),
+            );
+            h.queue(
+                "usr",
+                Command::replace(
+                    1u32,
+                    "./User/Vendor/MSFT/Policy/Config/Start/HideSleep",
+                    "int",
+                    "1",
+                ),
+            );
+            h.session
+                .queue(
+                    QueuedCommand::new(
+                        "bob",
+                        Command::get(1u32, ["./User/Vendor/MSFT/Policy/Result"]),
+                    )
+                    .for_user(tk::BOB.oid),
+                )
+                .unwrap();
+            let end = h.run();
+            let label = format!("{enrollment:?} × {case:?}");
+            assert_eq!(
+                h.sent_to("./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera"),
+                1,
+                "{label}"
+            );
+            let user_sent = h.sent_to("./User/Vendor/MSFT/Policy/Config/Start/HideSleep");
+            let expected = match (enrollment, case) {
+                (EnrollmentType::Full, _) => 1,
+                (EnrollmentType::Device, Case::TokenPresent) => 1,
+                (EnrollmentType::Device, _) => 0,
+            };
+            assert_eq!(user_sent, expected, "{label}");
+            let unsent: Vec<_> = end.unsent.iter().map(|q| q.tag.as_str()).collect();
+            match (enrollment, case) {
+                (EnrollmentType::Full, _) => assert!(unsent.is_empty(), "{label}: {unsent:?}"),
+                // Bob's command waits on a device Alice is signed in to.
+                (EnrollmentType::Device, Case::TokenPresent) => {
+                    assert_eq!(unsent, ["bob"], "{label}")
+                }
+                (EnrollmentType::Device, _) => assert_eq!(unsent, ["usr", "bob"], "{label}"),
+            }
+            // Windows fails ./User writes while nobody is signed in; we never send them
+            // then on a shared device, but an added work account gets them anyway.
+            if let (EnrollmentType::Full, Case::LoginStatusNone) = (enrollment, case) {
+                assert_eq!(h.statuses("usr"), [(vec![], 500)], "{label}");
+            }
+        }
+    }
+}
+
+/// The user token identifies the user, never the device: a device without credentials
+/// gets a challenge and no commands, token or not.
+#[test]
+fn user_token_never_authenticates_the_device() {
+    let mut s = Session::new(SessionConfig::new(EnrollmentType::Device), nonce(1));
+    s.queue(QueuedCommand::new(
+        "x",
+        Command::get(1u32, ["./DevDetail/SwV"]),
+    ))
+    .unwrap();
+    let m = msg(1)
+        .alert_1201()
+        .login_status(LoginStatus::User)
+        .aad_user_token(&token(&tk::ALICE))
+        .build();
+    for verdict in [
+        Verdict::Digest {
+            username: USER,
+            password: PASS,
+        },
+        Verdict::Continue,
+    ] {
+        let mut s = s.clone();
+        let Inbound::Authenticate(step) = s.receive(m.clone(), 10).unwrap() else {
+            panic!()
+        };
+        let Authenticated::Challenged(r) = step.decide(verdict, nonce(2)) else {
+            panic!("an unauthenticated device must be challenged")
+        };
+        assert_eq!(r.message.body.commands.len(), 1);
+        let Command::Status(h) = &r.message.body.commands[0] else {
+            panic!()
+        };
+        assert_eq!(h.code(), Some(StatusCode::MISSING_CREDENTIALS));
+        assert_eq!(
+            h.chal.as_ref().unwrap().meta.next_nonce.as_deref(),
+            Some(nonce(2).to_b64().as_str())
+        );
+        assert_eq!(r.next_nonce, Some(nonce(2)));
+        assert!(s.state().authenticated().is_none());
+        assert_eq!(s.state().queued().count(), 1, "nothing was sent");
+    }
+    // Deny ends the session with 403 and nothing sent.
+    let Inbound::Authenticate(step) = s.receive(m, 10).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Refused(r) = step.decide(Verdict::Deny, nonce(2)) else {
+        panic!()
+    };
+    assert_eq!(r.end.as_ref().unwrap().reason, EndReason::Denied);
+    assert_eq!(r.end.unwrap().unsent.len(), 1);
+    assert_eq!(r.message.body.commands.len(), 1);
+}
+
+#[test]
+fn wrong_digest_is_challenged_then_locked_out() {
+    let mut h = Harness::new(
+        EnrollmentType::Device,
+        winmdm_syncml::client::Device::new(DEVICE, SERVER).with_digest(USER, "wrong", nonce(1)),
+    );
+    h.queue("x", Command::get(1u32, ["./DevDetail/SwV"]));
+    let end = h.run();
+    assert_eq!(end.reason, EndReason::AuthenticationFailed);
+    assert_eq!(end.unsent.len(), 1);
+    // Three tries (the configured maximum): 401, 401, then refused.
+    let codes: Vec<_> = h
+        .server_msgs
+        .iter()
+        .map(|m| match &m.body.commands[0] {
+            Command::Status(s) => s.code().unwrap().0,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(codes, [401, 401, 401]);
+    // Every challenge rotated the nonce.
+    let nonces: Vec<_> = h.replies.iter().map(|r| r.next_nonce.clone()).collect();
+    assert!(nonces[0].is_some() && nonces[1].is_some() && nonces[0] != nonces[1]);
+    assert!(h.server_msgs.iter().all(|m| m.body.commands.len() == 1));
+}
+
+#[test]
+fn digest_session_after_a_challenge_uses_the_new_nonce() {
+    // The device's stored nonce is stale (the server rotated it): 401 + Chal, then 212.
+    let device =
+        winmdm_syncml::client::Device::new(DEVICE, SERVER).with_digest(USER, PASS, nonce(42));
+    let mut h = Harness::new(EnrollmentType::Device, device);
+    h.queue("x", Command::get(1u32, ["./DevDetail/SwV"]));
+    let end = h.run();
+    assert_eq!(end.reason, EndReason::Completed);
+    let codes: Vec<_> = h
+        .server_msgs
+        .iter()
+        .map(|m| match &m.body.commands[0] {
+            Command::Status(s) => s.code().unwrap().0,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(codes[..2], [401, 212]);
+    assert_eq!(h.statuses("x"), [(vec![], 404)]);
+    // After 212 the device sends no more credentials and the session accepts it.
+    assert!(h.client_msgs[2..].iter().all(|m| m.header.cred.is_none()));
 }

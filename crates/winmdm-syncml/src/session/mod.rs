@@ -1390,14 +1390,20 @@ impl Exchange<'_> {
             return;
         };
         let code = typed.code.unwrap_or(StatusCode::COMMAND_FAILED);
+        let current_object = self
+            .work
+            .outgoing
+            .as_ref()
+            .is_some_and(|o| o.tag == sent.tag);
         if sent.chunk == Some(false) && code == StatusCode::CHUNKED_ITEM_ACCEPTED {
             // A middle chunk was buffered: the next one goes in the next message.
-            if let Some(o) = &mut self.work.outgoing {
+            if let (true, Some(o)) = (current_object, &mut self.work.outgoing) {
                 o.acknowledged = true;
             }
             return;
         }
-        if sent.chunk.is_some() {
+        if sent.chunk.is_some() && current_object {
+            // The last chunk answered, or a chunk refused: the object is done.
             self.work.outgoing = None;
         }
         if sent.path.is_empty() {

@@ -132,9 +132,15 @@ impl Outgoing {
 
     /// The next chunk as a command with `cmd_id`, taking at most `room` encoded bytes;
     /// `None` if not even a useful chunk fits. The flag says whether it is the last.
-    pub(super) fn next_chunk(&mut self, cmd_id: u32, room: usize) -> Option<(Command, bool)> {
-        /// Do not send chunks smaller than this (unless it is all that is left).
-        const MIN_CHUNK: usize = 64;
+    /// `fresh`: the message carries nothing else yet, so any progress is worth a message;
+    /// otherwise chunks smaller than 64 bytes (unless the last) wait for the next one.
+    pub(super) fn next_chunk(
+        &mut self,
+        cmd_id: u32,
+        room: usize,
+        fresh: bool,
+    ) -> Option<(Command, bool)> {
+        let min_chunk: usize = if fresh { 1 } else { 64 };
         let mut cmd = self.template.clone();
         cmd.set_cmd_id(cmd_id.into());
         let first = self.offset == 0;
@@ -164,7 +170,7 @@ impl Outgoing {
             take = i + ch.len_utf8();
         }
         let last = take == rest.len();
-        if take == 0 && !rest.is_empty() || take < MIN_CHUNK && !last {
+        if take == 0 && !rest.is_empty() || take < min_chunk && !last {
             return None;
         }
         let item = match &mut cmd {

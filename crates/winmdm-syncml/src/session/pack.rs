@@ -182,7 +182,9 @@ pub(super) fn pack(
             }
             let mut stop = false;
             if let Some(mut o) = st.outgoing.take() {
-                match o.next_chunk(b.next_id, b.room()) {
+                // Only statuses so far: the rest of the message is the chunk's.
+                let fresh = b.commands.iter().all(|c| matches!(c, Command::Status(_)));
+                match o.next_chunk(b.next_id, b.room(), fresh) {
                     Some((cmd, last)) => {
                         let id = b.next_id;
                         b.force_push(cmd);
@@ -194,20 +196,31 @@ pub(super) fn pack(
                             chunk: Some(last),
                         });
                         if !last {
+                            st.outgoing = Some(o);
                             more_follows = true;
                             stop = true;
                         }
                     }
-                    None => stop = true,
-                }
-                st.outgoing = Some(o);
-                if st
-                    .outgoing
-                    .as_ref()
-                    .is_some_and(|o| o.offset >= o.data.len())
-                    && !stop
-                {
-                    st.outgoing = None;
+                    None if fresh => {
+                        // Not even one byte of data fits beside the command's markup:
+                        // the object can never be sent.
+                        st.awaiting.retain(|t| *t != o.tag);
+                        if o.offset == 0 {
+                            dropped.push(Dropped {
+                                tag: o.tag,
+                                reason: DropReason::TooLargeForMessage {
+                                    size: o.data.len() as u64,
+                                    max_msg_size: b.max as u64,
+                                },
+                            });
+                        }
+                    }
+                    None => {
+                        // Statuses took the room: continue in the next message.
+                        st.outgoing = Some(o);
+                        more_follows = true;
+                        stop = true;
+                    }
                 }
             }
             if !stop && st.outgoing.is_none() {
@@ -293,7 +306,8 @@ fn pack_queue(
                     continue;
                 };
                 st.awaiting.push(q.tag);
-                if let Some((cmd, last)) = o.next_chunk(b.next_id, b.room()) {
+                let fresh = b.commands.iter().all(|c| matches!(c, Command::Status(_)));
+                if let Some((cmd, last)) = o.next_chunk(b.next_id, b.room(), fresh) {
                     let id = b.next_id;
                     b.force_push(cmd);
                     st.sent.push(Sent {

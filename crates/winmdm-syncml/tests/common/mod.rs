@@ -26,6 +26,9 @@ pub fn device() -> Device {
     Device::new(DEVICE, SERVER).with_digest(USER, PASS, nonce(1))
 }
 
+/// Validates an AADUserToken into the session's user.
+pub type Resolver = Box<dyn Fn(&str) -> Option<SessionUser>>;
+
 pub struct Harness {
     pub session: Session,
     pub device: Device,
@@ -35,7 +38,7 @@ pub struct Harness {
     pub client_msgs: Vec<SyncMl>,
     pub replies: Vec<Reply>,
     /// Validates an AADUserToken (the vendor would call winmdm-entra).
-    pub resolve: Box<dyn Fn(&str) -> Option<SessionUser>>,
+    pub resolve: Resolver,
     /// Round-trip the state through JSON before each message.
     pub persist: bool,
     /// Commands to queue during the first exchange (after the events).
@@ -133,7 +136,7 @@ impl Harness {
     /// Runs a whole session from the device's first package; returns how it ended.
     pub fn run(&mut self) -> SessionEnd {
         let mut msg = self.device.start_session();
-        for _ in 0..200 {
+        for _ in 0..2000 {
             let reply = self.exchange(msg);
             let next = self.device.respond(&reply.message);
             if let Some(end) = reply.end {
@@ -145,11 +148,19 @@ impl Harness {
             }
             msg = next.expect("the device stopped while the server expects more");
         }
+        panic!(
+            "the session did not end in 2000 messages:\n{}",
+            self.trace(12)
+        );
+    }
+
+    /// The first `n` exchanges, summarized.
+    pub fn trace(&self, n: usize) -> String {
         let mut trace = String::new();
-        for (c, s) in self.client_msgs.iter().zip(&self.server_msgs).take(12) {
+        for (c, s) in self.client_msgs.iter().zip(&self.server_msgs).take(n) {
             trace.push_str(&format!("C: {}\nS: {}\n", summary(c), summary(s)));
         }
-        panic!("the session did not end in 200 messages:\n{trace}");
+        trace
     }
 
     pub fn statuses(&self, tag: &str) -> Vec<(Vec<u32>, u16)> {
