@@ -2,7 +2,9 @@
 //! a raw `quick_xml::Reader` event scan of the same bytes.
 //!
 //! * `winmdm_syncml/decode` — bytes → typed model (namespaces, limits, diagnostics);
-//! * `winmdm_syncml/encode` — typed model → bytes (into a reused buffer).
+//! * `winmdm_syncml/encode` — typed model → bytes (into a reused buffer);
+//! * `winmdm_syncml/session_exchange` — what a server does per request: bytes → model →
+//!   session (authenticate, events, statuses, queued commands) → reply bytes.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -26,6 +28,62 @@ fn syncml(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             winmdm_syncml::encode_into(black_box(&model), &mut buf);
+            buf.len()
+        })
+    });
+    // A session with a few queued commands, restored fresh for every request.
+    let mut fresh = winmdm_syncml::session::Session::new(
+        winmdm_syncml::session::SessionConfig::new(winmdm_syncml::scope::EnrollmentType::Device),
+        winmdm_syncml::auth::Nonce::from_bytes(vec![7; 16]),
+    );
+    for (i, c) in [
+        winmdm_syncml::Command::get(
+            1u32,
+            ["./DevDetail/SwV", "./DevDetail/Ext/Microsoft/DeviceName"],
+        ),
+        winmdm_syncml::Command::replace(
+            1u32,
+            "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera",
+            "int",
+            "0",
+        ),
+        winmdm_syncml::Command::exec(
+            1u32,
+            "./Vendor/MSFT/DMClient/Provider/MDM/Push/PFN",
+            None,
+            None,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        fresh
+            .queue(winmdm_syncml::session::QueuedCommand::new(
+                format!("q{i}"),
+                c,
+            ))
+            .unwrap();
+    }
+    group.bench_function("winmdm_syncml/session_exchange", |b| {
+        b.iter(|| {
+            let mut session = fresh.clone();
+            let msg = winmdm_syncml::decode(black_box(&xml)).unwrap();
+            let winmdm_syncml::session::Inbound::Authenticate(step) =
+                session.receive(msg, 1_000).unwrap()
+            else {
+                unreachable!()
+            };
+            let winmdm_syncml::session::Authenticated::Yes(mut ex) = step.decide(
+                winmdm_syncml::session::Verdict::Certificate,
+                winmdm_syncml::auth::Nonce::from_bytes(vec![8; 16]),
+            ) else {
+                unreachable!()
+            };
+            while let Some(e) = ex.poll_event() {
+                black_box(e);
+            }
+            buf.clear();
+            winmdm_syncml::encode_into(&ex.reply().message, &mut buf);
             buf.len()
         })
     });

@@ -84,6 +84,110 @@ pub mod fuzzing {
         }
     }
 
+    /// Separates the client messages in a `session` fuzz input.
+    pub const SESSION_SEPARATOR: &[u8] = b"\n--next--\n";
+
+    /// Drives a DM session with the client messages in `data` (separated by
+    /// [`SESSION_SEPARATOR`]). Invariants: no panic, no reply above `MaxMsgSize`, every
+    /// reply decodes to itself. Returns the final state (callers check that it survives a
+    /// serde round trip).
+    pub fn session_one(data: &[u8]) -> crate::session::SessionState {
+        use crate::auth::Nonce;
+        use crate::scope::{EnrollmentType, SessionUser};
+        use crate::session::{
+            Authenticated, Inbound, QueuedCommand, Session, SessionConfig, Verdict,
+        };
+        use crate::{Command, decode};
+
+        let config = SessionConfig::new(EnrollmentType::Device)
+            .with_max_msg_size(2048)
+            .with_max_object_size(65_536);
+        let mut session = Session::new(config, Nonce::from_bytes(vec![1; 16]));
+        let queue = [
+            Command::get(1u32, ["./DevDetail/SwV", "./Vendor/MSFT/Logs"]),
+            Command::replace(1u32, "./Vendor/MSFT/Blob", "chr", "<&>".repeat(1500)),
+            Command::replace(1u32, "./User/Vendor/MSFT/P", "int", "1"),
+            Command::atomic(
+                1u32,
+                vec![
+                    Command::add(1u32, "./A", "int", "1"),
+                    Command::delete(1u32, ["./B"]),
+                ],
+            ),
+        ];
+        for (i, c) in queue.into_iter().enumerate() {
+            let _ = session.queue(QueuedCommand::new(format!("q{i}"), c));
+        }
+        let mut now = 1_000u64;
+        for (i, part) in split(data, SESSION_SEPARATOR).take(16).enumerate() {
+            let Ok(message) = decode(part) else { continue };
+            now += u64::from(part.first().copied().unwrap_or(1));
+            let inbound = match session.receive(message, now) {
+                Ok(i) => i,
+                Err(_) => continue,
+            };
+            let reply = match inbound {
+                Inbound::Authenticate(step) => {
+                    let verdict = if i % 3 == 2 {
+                        Verdict::Digest {
+                            username: "u",
+                            password: "p",
+                        }
+                    } else {
+                        Verdict::Certificate
+                    };
+                    match step.decide(verdict, Nonce::from_bytes(vec![2; 16])) {
+                        Authenticated::Yes(mut ex) => {
+                            while let Some(e) = ex.poll_event() {
+                                if let crate::session::Event::UserToken(_) = e {
+                                    ex.set_user(Some(SessionUser {
+                                        tenant_id: "t".into(),
+                                        object_id: "o".into(),
+                                        guest: i % 2 == 1,
+                                    }));
+                                }
+                            }
+                            ex.reply()
+                        }
+                        Authenticated::Challenged(r)
+                        | Authenticated::Refused(r)
+                        | Authenticated::Repeat(r) => r,
+                    }
+                }
+                Inbound::Expired(r) => r,
+            };
+            let xml = reply.to_xml();
+            assert!(
+                xml.len() as u64 <= session.state().max_msg_size(),
+                "reply of {} bytes above MaxMsgSize {}",
+                xml.len(),
+                session.state().max_msg_size()
+            );
+            assert!(
+                decode(xml.as_bytes()).is_ok_and(|m| m == reply.message),
+                "reply does not decode to itself"
+            );
+        }
+        session.into_state()
+    }
+
+    fn split<'a>(data: &'a [u8], sep: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut rest = Some(data);
+        std::iter::from_fn(move || {
+            let r = rest?;
+            match memchr::memmem::find(r, sep) {
+                Some(i) => {
+                    rest = Some(&r[i + sep.len()..]);
+                    Some(&r[..i])
+                }
+                None => {
+                    rest = None;
+                    Some(r)
+                }
+            }
+        })
+    }
+
     /// The round-trip oracle: whatever decodes must encode to something that decodes to
     /// the same model.
     pub fn roundtrip_one(data: &[u8]) {

@@ -216,3 +216,82 @@ fn malformed_messages_do_not_validate() {
         assert!(!ok, "{name} validated:\n{xml}");
     }
 }
+
+/// Every message of simulated sessions — server replies (statuses, chunks with `Size` and
+/// `MoreData`, alerts 1222/1225, `Chal`) and the simulated device's messages — validates.
+#[test]
+fn session_messages_validate() {
+    use winmdm_syncml::auth::Nonce;
+    use winmdm_syncml::client::Device;
+    use winmdm_syncml::scope::EnrollmentType;
+    use winmdm_syncml::session::{
+        Authenticated, Inbound, QueuedCommand, Session, SessionConfig, Verdict,
+    };
+    if !tools::require_xmllint() {
+        return;
+    }
+    let mut device = Device::new("dev-1", "https://mdm.example/omadm")
+        .with_digest("dev-1", "pw", Nonce::from_bytes(vec![9; 16]))
+        .with_max_sizes(3000, None)
+        .with_upload_chunk(1000);
+    device.set_login_status(Some(LoginStatus::User));
+    device.set_node("./Vendor/MSFT/Logs", &"<line & more>\n".repeat(300));
+    let mut s = Session::new(
+        SessionConfig::new(EnrollmentType::Full),
+        Nonce::from_bytes(vec![1; 16]),
+    );
+    for (i, c) in [
+        Command::get(0u32, ["./Vendor/MSFT/Logs", "./DevInfo/Man"]),
+        Command::replace(0u32, "./Vendor/MSFT/Blob", "chr", "<&>".repeat(2000)),
+        Command::atomic(
+            0u32,
+            vec![Command::add(0u32, "./User/Vendor/MSFT/A", "int", "1")],
+        ),
+        Command::sequence(
+            0u32,
+            vec![Command::exec(
+                0u32,
+                "./Vendor/MSFT/Reboot/RebootNow",
+                None,
+                None,
+            )],
+        ),
+        Command::delete(0u32, ["./Vendor/MSFT/Old"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.queue(QueuedCommand::new(format!("q{i}"), c)).unwrap();
+    }
+    let mut msg = device.start_session();
+    let mut all = Vec::new();
+    for now in 0..100 {
+        all.push(encode(&msg));
+        let Inbound::Authenticate(step) = s.receive(msg, now).unwrap() else {
+            panic!()
+        };
+        let reply = match step.decide(
+            Verdict::Digest {
+                username: "dev-1",
+                password: "pw",
+            },
+            Nonce::from_bytes(vec![now as u8; 16]),
+        ) {
+            Authenticated::Yes(ex) => ex.reply(),
+            Authenticated::Challenged(r) | Authenticated::Refused(r) | Authenticated::Repeat(r) => {
+                r
+            }
+        };
+        all.push(reply.to_xml());
+        let done = reply.end.is_some();
+        match device.respond(&reply.message) {
+            Some(next) if !done => msg = next,
+            _ => break,
+        }
+    }
+    assert!(all.len() > 8, "the session was too short to mean much");
+    for (i, xml) in all.iter().enumerate() {
+        let (ok, err) = validate(&format!("session-{i}"), xml);
+        assert!(ok, "message {i} does not validate: {err}\n{xml}");
+    }
+}

@@ -671,10 +671,23 @@ fn repeated_message_gets_the_same_reply_and_nothing_twice() {
     let m1 = msg(1).alert_1201().build();
     let (_, r1) = handle(&mut s, m1.clone(), 10);
     // The reply was lost; the client sends the same message again.
-    let Inbound::Repeat(again) = s.receive(m1, 11).unwrap() else {
+    let Inbound::Authenticate(step) = s.receive(m1.clone(), 11).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Repeat(again) = step.decide(Verdict::Certificate, nonce(3)) else {
         panic!("not a repeat")
     };
     assert_eq!(again.message, r1.message);
+    // A repeat the vendor does not authenticate gets nothing.
+    let Inbound::Authenticate(step) = s.receive(m1, 11).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Refused(no) = step.decide(Verdict::Deny, nonce(3)) else {
+        panic!()
+    };
+    assert_eq!(no.message.body.commands.len(), 1);
+    assert!(no.end.is_none());
+    assert_eq!(s.state().ended(), None);
     // Same MsgID, different content: refused.
     assert!(matches!(
         s.receive(msg(1).alert(AlertCode::SESSION_ABORT).build(), 12),
@@ -1211,4 +1224,89 @@ fn digest_session_after_a_challenge_uses_the_new_nonce() {
     assert_eq!(h.statuses("x"), [(vec![], 404)]);
     // After 212 the device sends no more credentials and the session accepts it.
     assert!(h.client_msgs[2..].iter().all(|m| m.header.cred.is_none()));
+}
+
+/// Repeats under digest authentication: the repeated message's credential was made for
+/// the nonce in effect when it was first handled; it still replays, and a forged repeat
+/// (same content, other credential) does not.
+#[test]
+fn digest_repeat_replays_and_forgery_does_not() {
+    let mut h = Harness::new(EnrollmentType::Device, device());
+    h.queue("w", Command::replace(1u32, "./Vendor/MSFT/X", "int", "1"));
+    let first = h.device.start_session();
+    let r1 = h.exchange(first.clone());
+    assert!(r1.next_nonce.is_some(), "212 rotated the nonce");
+    // Lost reply: the same bytes again.
+    let Inbound::Authenticate(step) = h.session.receive(first, 5).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Repeat(again) = step.decide(
+        Verdict::Digest {
+            username: USER,
+            password: PASS,
+        },
+        nonce(77),
+    ) else {
+        panic!("the genuine repeat was not replayed")
+    };
+    assert_eq!(again.message, r1.message);
+    assert_eq!(again.next_nonce, r1.next_nonce);
+    // The device gets the same reply twice and applies the command once.
+    let next = h.device.respond(&again.message).unwrap();
+    assert_eq!(h.device.applied().len(), 1);
+    let _ = next;
+}
+
+/// A message that fails authentication on an established session changes nothing: no
+/// lockout, no nonce change, no end (so a forged message cannot end a device's session).
+#[test]
+fn failures_on_an_authenticated_session_change_nothing() {
+    let mut s = cert_session(SessionConfig::new(EnrollmentType::Device));
+    s.queue(QueuedCommand::new("a", Command::get(1u32, ["./A"])))
+        .unwrap();
+    let (_, _) = handle(&mut s, msg(1).alert_1201().build(), 10);
+    let before = s.state().clone();
+    for (i, verdict) in [
+        Verdict::Deny,
+        Verdict::Digest {
+            username: USER,
+            password: PASS,
+        },
+        Verdict::Deny,
+        Verdict::Deny,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let forged = msg(2)
+            .header_status(1, StatusCode::OK)
+            .cred(winmdm_syncml::auth::md5_cred(USER, "guess", &nonce(1)))
+            .alert(AlertCode::SESSION_ABORT)
+            .build();
+        let Inbound::Authenticate(step) = s.receive(forged, 11 + i as u64).unwrap() else {
+            panic!()
+        };
+        match step.decide(verdict, nonce(50)) {
+            Authenticated::Refused(r) | Authenticated::Challenged(r) => {
+                assert!(r.end.is_none());
+                assert_eq!(r.message.body.commands.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.state(), &before, "attempt {i} changed the session");
+    }
+    // The real device continues.
+    let (events, _) = handle(
+        &mut s,
+        msg(2)
+            .header_status(1, StatusCode::OK)
+            .status(1, 3, "Get", StatusCode::NOT_FOUND)
+            .build(),
+        20,
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Status { tag, .. } if tag == "a"))
+    );
 }

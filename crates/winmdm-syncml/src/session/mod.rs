@@ -9,17 +9,17 @@
 //!
 //! # One HTTP request
 //!
-//! 1. [`Session::receive`] takes the decoded client message. A repeat of the last message
-//!    (the client did not get the reply) gets [`Inbound::Repeat`] — the same reply again,
-//!    nothing processed twice; a message after the idle timeout gets [`Inbound::Expired`];
-//!    otherwise [`Inbound::Authenticate`].
+//! 1. [`Session::receive`] takes the decoded client message. A message after the idle
+//!    timeout gets [`Inbound::Expired`]; otherwise [`Inbound::Authenticate`].
 //! 2. [`AuthStep::claim`] says who the device claims to be (`SyncHdr/Source`) and which
 //!    credentials it sent. The vendor decides with a [`Verdict`]: the TLS client
 //!    certificate its TLS layer verified for that device, the device's OMA-DM MD5 digest
 //!    secret (the session checks `Cred` against the current nonce and answers 401/407 with
 //!    a `Chal` and a fresh nonce when it does not match), or deny. The Entra user token
 //!    never authenticates the device. An unauthenticated device gets no commands and its
-//!    message is not processed.
+//!    message is not processed. A repeat of the last message (the client did not get the
+//!    reply) that authenticates as it did the first time gets [`Authenticated::Repeat`]:
+//!    the same reply again, nothing processed twice.
 //! 3. [`Exchange`] holds the processed message: drain its [`Event`]s (session start,
 //!    alerts, LoginStatus, the user token to validate, device info, statuses and results
 //!    correlated to the commands the vendor queued, unenroll requests, …), tell it who the
@@ -81,10 +81,12 @@
 //!                     }
 //!                     exchange.reply()
 //!                 }
-//!                 Authenticated::Challenged(reply) | Authenticated::Refused(reply) => reply,
+//!                 Authenticated::Challenged(reply)
+//!                 | Authenticated::Refused(reply)
+//!                 | Authenticated::Repeat(reply) => reply,
 //!             }
 //!         }
-//!         Inbound::Repeat(reply) | Inbound::Expired(reply) => reply,
+//!         Inbound::Expired(reply) => reply,
 //!     };
 //!     let done = reply.end.is_some();
 //!     match device.respond(&reply.message) {
@@ -103,7 +105,6 @@ mod pack;
 
 use std::collections::VecDeque;
 
-use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{GenericAlert, KnownAlert, LoginStatus, UserToken};
@@ -486,6 +487,8 @@ struct LastExchange {
     fingerprint: String,
     reply: SyncMl,
     next_nonce: Option<Nonce>,
+    /// The digest nonce the message was checked against (a repeat must verify with it).
+    nonce: Nonce,
 }
 
 /// The whole state of a session: store it between requests (serde), restore it with
@@ -587,10 +590,9 @@ pub struct Session {
 #[derive(Debug)]
 #[must_use]
 pub enum Inbound<'s> {
-    /// Authenticate the device, then process the message.
+    /// Authenticate the device, then process the message (or, for a repeat of the last
+    /// message, replay its reply: [`Authenticated::Repeat`]).
     Authenticate(AuthStep<'s>),
-    /// The client repeated its last message: send this (the reply already sent) again.
-    Repeat(Reply),
     /// The session had been idle past its timeout: it has ended; send this reply (alert
     /// 1223); [`Reply::end`] lists what was left.
     Expired(Reply),
@@ -640,9 +642,13 @@ pub enum Authenticated<'s> {
     /// Credentials missing or wrong: send this challenge (401/407 with a fresh nonce);
     /// the client retries with new credentials.
     Challenged(Reply),
-    /// Denied, or too many failures: the session has ended; send this reply (or answer
-    /// HTTP 401/403 instead).
+    /// Denied, or too many failures: send this reply (or answer HTTP 401/403 instead).
+    /// A session not yet authenticated has ended ([`Reply::end`]); an authenticated one
+    /// is left as it was, so a forged message cannot end or lock it.
     Refused(Reply),
+    /// The client repeated its last message (it did not get the reply) and authenticated
+    /// as it did then: send this reply again. Nothing was processed twice.
+    Repeat(Reply),
 }
 
 /// A received message waiting for the vendor's authentication decision.
@@ -652,6 +658,7 @@ pub struct AuthStep<'s> {
     message: SyncMl,
     now: u64,
     fingerprint: String,
+    repeat: bool,
 }
 
 /// A processed client message: events to drain, commands to queue, then the reply.
@@ -664,14 +671,33 @@ pub struct Exchange<'s> {
     fingerprint: String,
     header_status: Status,
     next_nonce: Option<Nonce>,
+    nonce_used: Nonce,
     statuses: Vec<Status>,
     events: VecDeque<Event>,
     client_aborted: bool,
 }
 
+/// Tells a repeated message from another message reusing its `MsgID`: a 64-bit
+/// multiply-xorshift hash of the encoded message, eight bytes at a time (fixed here, so
+/// stable across builds and instances). Not a security boundary: a repeat is only
+/// replayed after the sender authenticates as it did the first time.
 fn fingerprint(message: &SyncMl) -> String {
-    let digest = Md5::digest(crate::encode(message).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let xml = crate::encode(message);
+    let bytes = xml.as_bytes();
+    let mut h: u64 = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    for &b in chunks.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    format!("{h:016x}")
 }
 
 fn msg_number(id: &str) -> Option<u64> {
@@ -814,11 +840,12 @@ impl Session {
         if let Some(last) = &st.last {
             if last.msg_id.as_str() == h.msg_id.trim() {
                 if last.fingerprint == fp {
-                    return Ok(Inbound::Repeat(Reply {
-                        message: last.reply.clone(),
-                        next_nonce: last.next_nonce.clone(),
-                        dropped: Vec::new(),
-                        end: None,
+                    return Ok(Inbound::Authenticate(AuthStep {
+                        session: self,
+                        message,
+                        now,
+                        fingerprint: fp,
+                        repeat: true,
                     }));
                 }
                 return Err(SessionError::MsgIdReused(last.msg_id.to_string()));
@@ -852,6 +879,7 @@ impl Session {
             message,
             now,
             fingerprint: fp,
+            repeat: false,
         }))
     }
 
@@ -874,6 +902,7 @@ impl Session {
             fingerprint,
             reply: reply.clone(),
             next_nonce: next_nonce.clone(),
+            nonce: self.state.auth.nonce.clone(),
         });
         Reply {
             message: reply,
@@ -978,10 +1007,49 @@ impl<'s> AuthStep<'s> {
             message,
             now,
             fingerprint,
+            repeat,
         } = self;
         let prior = session.state.auth.method;
-        let has_cred = message.header.cred.is_some();
+        let cred = message.header.cred.as_deref();
+        if repeat {
+            // The same message again: it must authenticate as it did the first time (its
+            // digest was made for the nonce in effect then).
+            let then = session.state.last.as_ref().map(|l| &l.nonce);
+            let ok = match verdict {
+                Verdict::Deny => false,
+                Verdict::Certificate => true,
+                Verdict::Continue => prior.is_some(),
+                Verdict::Digest { username, password } => match (cred, then) {
+                    (None, _) => prior == Some(AuthMethod::Digest),
+                    (Some(c), Some(n)) => auth::verify(c, username, password, n, false).is_ok(),
+                    (Some(_), None) => false,
+                },
+            };
+            let last = session.state.last.as_ref();
+            return match (ok, last) {
+                (true, Some(last)) => Authenticated::Repeat(Reply {
+                    message: last.reply.clone(),
+                    next_nonce: last.next_nonce.clone(),
+                    dropped: Vec::new(),
+                    end: None,
+                }),
+                _ => Authenticated::Refused(detached_reply(
+                    &session.state,
+                    &message,
+                    StatusCode::FORBIDDEN,
+                    None,
+                )),
+            };
+        }
         let outcome: Result<(AuthMethod, StatusCode, bool), auth::AuthError> = match verdict {
+            Verdict::Deny if prior.is_some() => {
+                return Authenticated::Refused(detached_reply(
+                    &session.state,
+                    &message,
+                    StatusCode::FORBIDDEN,
+                    None,
+                ));
+            }
             Verdict::Deny => {
                 let end = end_session(&mut session.state, EndReason::Denied);
                 let mut header = status::header_status(&message, StatusCode::FORBIDDEN);
@@ -1003,24 +1071,21 @@ impl<'s> AuthStep<'s> {
                 Some(m) => Ok((m, StatusCode::OK, false)),
                 None => Err(auth::AuthError::Missing),
             },
-            Verdict::Digest { username, password } => {
-                match (message.header.cred.as_deref(), prior) {
-                    (None, Some(AuthMethod::Digest)) => {
-                        Ok((AuthMethod::Digest, StatusCode::OK, false))
-                    }
-                    (None, _) => Err(auth::AuthError::Missing),
-                    (Some(cred), _) => {
-                        auth::verify(cred, username, password, &session.state.auth.nonce, false)
-                            .map(|()| {
-                                (
-                                    AuthMethod::Digest,
-                                    StatusCode::AUTHENTICATION_ACCEPTED,
-                                    true,
-                                )
-                            })
-                    }
+            Verdict::Digest { username, password } => match (cred, prior) {
+                (None, Some(AuthMethod::Digest)) => Ok((AuthMethod::Digest, StatusCode::OK, false)),
+                (None, _) => Err(auth::AuthError::Missing),
+                (Some(cred), _) => {
+                    auth::verify(cred, username, password, &session.state.auth.nonce, false).map(
+                        |()| {
+                            (
+                                AuthMethod::Digest,
+                                StatusCode::AUTHENTICATION_ACCEPTED,
+                                true,
+                            )
+                        },
+                    )
                 }
-            }
+            },
         };
         match outcome {
             Ok((method, code, rotate)) => {
@@ -1031,6 +1096,7 @@ impl<'s> AuthStep<'s> {
                 };
                 // Nothing changes until the reply is built (a dropped exchange leaves the
                 // session as it was, nonce included).
+                let nonce_used = session.state.auth.nonce.clone();
                 let mut work = Box::new(session.state.clone());
                 work.auth.method = Some(method);
                 work.auth.failures = 0;
@@ -1045,6 +1111,7 @@ impl<'s> AuthStep<'s> {
                     fingerprint,
                     header_status,
                     next_nonce,
+                    nonce_used,
                     statuses: Vec::new(),
                     events: VecDeque::new(),
                     client_aborted: false,
@@ -1052,9 +1119,17 @@ impl<'s> AuthStep<'s> {
                 ex.process();
                 Authenticated::Yes(ex)
             }
+            Err(err) if prior.is_some() => {
+                // An authenticated session is not changed by a message that fails: challenge
+                // with the current nonce, count nothing, end nothing.
+                let nonce = session.state.auth.nonce.clone();
+                let reply =
+                    detached_reply(&session.state, &message, err.status_code(), Some(&nonce));
+                Authenticated::Challenged(reply)
+            }
             Err(err) => {
                 let st = &mut session.state;
-                st.auth.failures = st.auth.failures.saturating_add(u32::from(has_cred));
+                st.auth.failures = st.auth.failures.saturating_add(u32::from(cred.is_some()));
                 if st.auth.failures >= st.config.max_auth_failures {
                     let end = end_session(st, EndReason::AuthenticationFailed);
                     let mut header = status::header_status(&message, err.status_code());
@@ -1071,6 +1146,7 @@ impl<'s> AuthStep<'s> {
                         ..reply
                     });
                 }
+                let nonce_used = st.auth.nonce.clone();
                 st.auth.nonce = fresh_nonce.clone();
                 if st.phase == Phase::New {
                     // The session exists from its first message on, authenticated or not.
@@ -1080,16 +1156,49 @@ impl<'s> AuthStep<'s> {
                 let mut header =
                     status::challenge_status(&message, err.status_code(), &fresh_nonce.to_b64());
                 header.cmd_id = Some(1u32.into());
-                let reply = session.finish_reply(
+                let mut reply = session.finish_reply(
                     &message,
                     vec![Command::Status(header)],
                     true,
                     fingerprint,
                     Some(fresh_nonce),
                 );
+                if let Some(last) = &mut session.state.last {
+                    last.nonce = nonce_used;
+                }
+                reply.end = None;
                 Authenticated::Challenged(reply)
             }
         }
+    }
+}
+
+/// A reply that changes nothing in the session (refusals and challenges of messages
+/// that failed to authenticate on an authenticated session, refused repeats).
+fn detached_reply(
+    st: &SessionState,
+    message: &SyncMl,
+    code: StatusCode,
+    challenge: Option<&Nonce>,
+) -> Reply {
+    let mut scratch = st.clone();
+    let header = pack::reply_header(&mut scratch, message);
+    let mut status = match challenge {
+        Some(n) => status::challenge_status(message, code, &n.to_b64()),
+        None => status::header_status(message, code),
+    };
+    status.cmd_id = Some(1u32.into());
+    Reply {
+        message: SyncMl {
+            header,
+            body: crate::model::SyncBody {
+                commands: vec![Command::Status(status)],
+                is_final: true,
+            },
+        },
+        next_nonce: challenge.cloned(),
+        dropped: Vec::new(),
+        end: None,
     }
 }
 
@@ -1147,6 +1256,7 @@ impl Exchange<'_> {
             fingerprint,
             header_status,
             next_nonce,
+            nonce_used,
             statuses,
             ..
         } = self;
@@ -1162,6 +1272,9 @@ impl Exchange<'_> {
         let end = end_session(&mut work, EndReason::ServerAborted);
         session.state = *work;
         let reply = session.finish_reply(&message, commands, true, fingerprint, next_nonce);
+        if let Some(last) = &mut session.state.last {
+            last.nonce = nonce_used;
+        }
         Reply {
             end: Some(end),
             ..reply
@@ -1179,6 +1292,7 @@ impl Exchange<'_> {
             fingerprint,
             header_status,
             next_nonce,
+            nonce_used,
             statuses,
             client_aborted,
             ..
@@ -1196,6 +1310,9 @@ impl Exchange<'_> {
                 fingerprint,
                 next_nonce,
             );
+            if let Some(last) = &mut session.state.last {
+                last.nonce = nonce_used;
+            }
             return Reply {
                 end: Some(end),
                 ..reply
@@ -1211,6 +1328,7 @@ impl Exchange<'_> {
             fingerprint,
             reply: packed.message.clone(),
             next_nonce: next_nonce.clone(),
+            nonce: nonce_used,
         });
         session.state = *work;
         Reply {

@@ -114,10 +114,12 @@ impl Harness {
                         }
                         ex.reply()
                     }
-                    Authenticated::Challenged(r) | Authenticated::Refused(r) => r,
+                    Authenticated::Challenged(r)
+                    | Authenticated::Refused(r)
+                    | Authenticated::Repeat(r) => r,
                 }
             }
-            Inbound::Repeat(r) | Inbound::Expired(r) => r,
+            Inbound::Expired(r) => r,
         };
         let xml = reply.to_xml();
         assert!(
