@@ -1310,3 +1310,39 @@ fn failures_on_an_authenticated_session_change_nothing() {
             .any(|e| matches!(e, Event::Status { tag, .. } if tag == "a"))
     );
 }
+
+/// Fuzzer find: a client `Target` URI long enough that echoing it in the header status's
+/// `TargetRef` pushed a challenge over `MaxMsgSize`. The optional echo is dropped instead.
+#[test]
+fn long_client_uris_do_not_push_replies_over_maxmsgsize() {
+    let long = format!("https://mdm.example/omadm?{}", "x\"".repeat(300));
+    // The vendor configured its address, so the header does not echo the client's.
+    let mut s = Session::new(
+        SessionConfig::new(EnrollmentType::Device)
+            .with_max_msg_size(2048)
+            .with_server_uri("https://mdm.example/omadm"),
+        nonce(1),
+    );
+    let m = MessageBuilder::new("1", 1, DEVICE, "https://mdm.example/omadm")
+        .alert_1201()
+        .build();
+    let mut m2 = m.clone();
+    m2.header.target = Some(winmdm_syncml::Location::new(long.as_str()));
+    let Inbound::Authenticate(step) = s.receive(m2, 10).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Challenged(r) = step.decide(
+        Verdict::Digest {
+            username: USER,
+            password: PASS,
+        },
+        nonce(2),
+    ) else {
+        panic!()
+    };
+    assert!(r.to_xml().len() <= 2048, "{}", r.to_xml().len());
+    let Command::Status(h) = &r.message.body.commands[0] else {
+        panic!()
+    };
+    assert!(h.target_ref.is_empty() && h.chal.is_some());
+}

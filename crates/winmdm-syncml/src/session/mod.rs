@@ -140,8 +140,9 @@ pub struct SessionConfig {
     pub idle_timeout_secs: u64,
     /// Failed authentications after which the session ends. Default 3.
     pub max_auth_failures: u32,
-    /// The server address written as `SyncHdr/Source` (default: the client's
-    /// `SyncHdr/Target`).
+    /// The server address written as `SyncHdr/Source`. Set it: by default the client's
+    /// first `SyncHdr/Target` is echoed, so a client-chosen (possibly very long) URI would
+    /// appear in every header.
     pub server_uri: Option<String>,
 }
 
@@ -893,10 +894,11 @@ impl Session {
         next_nonce: Option<Nonce>,
     ) -> Reply {
         let header = pack::reply_header(&mut self.state, message);
-        let reply = SyncMl {
+        let mut reply = SyncMl {
             header,
             body: crate::model::SyncBody { commands, is_final },
         };
+        pack::fit_refs(&mut reply, self.state.max_msg_size());
         self.state.last = Some(LastExchange {
             msg_id: Text::from(message.header.msg_id.trim()),
             fingerprint,
@@ -1188,14 +1190,16 @@ fn detached_reply(
         None => status::header_status(message, code),
     };
     status.cmd_id = Some(1u32.into());
-    Reply {
-        message: SyncMl {
-            header,
-            body: crate::model::SyncBody {
-                commands: vec![Command::Status(status)],
-                is_final: true,
-            },
+    let mut message = SyncMl {
+        header,
+        body: crate::model::SyncBody {
+            commands: vec![Command::Status(status)],
+            is_final: true,
         },
+    };
+    pack::fit_refs(&mut message, st.max_msg_size());
+    Reply {
+        message,
         next_nonce: challenge.cloned(),
         dropped: Vec::new(),
         end: None,

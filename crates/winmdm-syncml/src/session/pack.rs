@@ -133,6 +133,12 @@ pub(super) fn pack(
     };
     let mut dropped = Vec::new();
     // The header's status always goes first, whatever the size.
+    let mut header_status = header_status;
+    if base + crate::encode_command(&Command::Status(header_status.clone())).len() > max {
+        // `TargetRef`/`SourceRef` are optional: drop the echo of over-long client URIs.
+        header_status.target_ref.clear();
+        header_status.source_ref.clear();
+    }
     b.force_push(Command::Status(header_status));
     let fresh_room = max.saturating_sub(b.used);
 
@@ -327,4 +333,16 @@ fn pack_queue(
         }
     }
     false
+}
+
+/// Drops the optional `TargetRef`/`SourceRef` echoes from the header status of `message`
+/// when the message would otherwise exceed `max` bytes (an over-long client URI).
+pub(super) fn fit_refs(message: &mut SyncMl, max: u64) {
+    if crate::encode(message).len() as u64 <= max {
+        return;
+    }
+    if let Some(Command::Status(s)) = message.body.commands.first_mut() {
+        s.target_ref.clear();
+        s.source_ref.clear();
+    }
 }
