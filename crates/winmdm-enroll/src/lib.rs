@@ -21,6 +21,10 @@
 //! # Ok::<(), winmdm_enroll::hresult::ParseHResultError>(())
 //! ```
 //!
+//! [`enrollment_data`] defines how the enrollment endpoint checks the Terms-of-Use
+//! `OpaqueBlob` that arrives as the `EnrollmentData` context item (implemented by
+//! `winmdm-tou`).
+//!
 //! This crate does not store certificates or keys, and performs no I/O.
 //!
 //! Sources: Microsoft Learn "Microsoft Entra integration with MDM" § Error codes (the
@@ -33,4 +37,5 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod enrollment_data;
 pub mod hresult;
