@@ -1326,7 +1326,7 @@ fn long_client_uris_do_not_push_replies_over_maxmsgsize() {
     let m = MessageBuilder::new("1", 1, DEVICE, "https://mdm.example/omadm")
         .alert_1201()
         .build();
-    let mut m2 = m.clone();
+    let mut m2 = m;
     m2.header.target = Some(winmdm_syncml::Location::new(long.as_str()));
     let Inbound::Authenticate(step) = s.receive(m2, 10).unwrap() else {
         panic!()

@@ -174,6 +174,7 @@ body{margin:0;min-height:100vh}
 main{max-width:42rem;margin:0 auto;padding:2rem 1.25rem 3rem}
 h1{font-size:1.75rem;font-weight:600;line-height:1.25;margin:0 0 1rem}
 .terms{max-height:55vh;overflow:auto;padding:1rem;border-radius:.25rem;margin-bottom:1.5rem}
+.terms>:first-child{margin-top:0}.terms>:last-child{margin-bottom:0}
 .theme-dark .terms{border:1px solid #a9c7e6}
 .theme-light .terms{border:1px solid #767676}
 .terms:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid currentColor;outline-offset:2px}
