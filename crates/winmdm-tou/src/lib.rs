@@ -90,3 +90,84 @@ pub use request::{Scenario, Theme, TouRequest, WindowsVersion};
 pub use seal::{
     Entropy, EntropyUnavailable, KeyError, Keyring, OpenError, SealError, SealingKey, SystemEntropy,
 };
+
+/// Entry points shared by the fuzz targets (`fuzz/`) and the corpus replay tests.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::{Arc, OnceLock};
+
+    use crate::{Keyring, SealingKey, TermsOfUse, TouConfig};
+
+    fn endpoint() -> Option<&'static TermsOfUse> {
+        static TOU: OnceLock<Option<TermsOfUse>> = OnceLock::new();
+        TOU.get_or_init(|| {
+            use winmdm_entra::{KeyCache, KeySource, Policy, TokenVersion, Validator};
+            let keys = KeySource::static_jwks(
+                br#"{"keys":[]}"#,
+                "https://login.microsoftonline.com/{tenantid}/v2.0",
+                TokenVersion::V2,
+            )
+            .ok()?;
+            let policy = Policy::builder()
+                .allow_tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47"])
+                .allow_audiences(["a1b2c3d4-0000-4000-8000-00000000a0d1"])
+                .build()
+                .ok()?;
+            let validator = Validator::new(policy, Arc::new(KeyCache::new(vec![keys])));
+            let keyring = Keyring::new(SealingKey::new("fuzz", &[3; 32]).ok()?);
+            Some(TermsOfUse::new(TouConfig::default(), keyring, validator))
+        })
+        .as_ref()
+    }
+
+    /// One ToU exchange from arbitrary bytes: the first line is the query string, the
+    /// following lines up to a blank line are headers, the rest is a form body for
+    /// `resume`. Oracle: nothing panics, and every redirect stays inside the policy.
+    pub fn request_one(data: &[u8]) {
+        let Some(tou) = endpoint() else { return };
+        let text = String::from_utf8_lossy(data);
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let query = lines.next().unwrap_or("");
+        let mut b = http::Request::get("/TermsOfUse");
+        if let Ok(uri) = format!("/TermsOfUse?{query}").parse::<http::Uri>() {
+            b = http::Request::get(uri);
+        }
+        for line in lines.take(16) {
+            if let Some((k, v)) = line.split_once(':') {
+                if let (Ok(k), Ok(v)) = (
+                    http::HeaderName::from_bytes(k.trim().as_bytes()),
+                    http::HeaderValue::from_str(v.trim()),
+                ) {
+                    b = b.header(k, v);
+                }
+            }
+        }
+        let Ok(req) = b.body(()) else { return };
+        let (parts, ()) = req.into_parts();
+        let mut rng = |d: &mut [u8]| d.fill(0x5a);
+        let check = |r: &http::Response<Vec<u8>>| {
+            if let Some(loc) = r.headers().get(http::header::LOCATION) {
+                let loc = loc.to_str().unwrap_or("");
+                assert!(
+                    tou.config()
+                        .redirect_policy
+                        .check(loc.split('?').next().unwrap_or(""))
+                        .is_ok(),
+                    "redirect outside the policy: {loc}"
+                );
+            }
+        };
+        match tou.begin(&parts, 1_780_000_000, &mut rng) {
+            Ok(ctx) => {
+                check(&tou.accept(&ctx, 1_780_000_000, &mut rng));
+                check(&tou.decline(&ctx, &mut rng));
+            }
+            Err(r) => check(&r),
+        }
+        match tou.resume(&parts, body.as_bytes(), 1_780_000_000, &mut rng) {
+            Ok(_) => {}
+            Err(r) => check(&r),
+        }
+    }
+}
