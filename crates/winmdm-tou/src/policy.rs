@@ -33,7 +33,7 @@ pub enum RedirectError {
     /// Longer than 2048 bytes.
     #[error("redirect_uri is too long")]
     TooLong,
-    /// Carries a fragment, user information, or control characters.
+    /// Carries a fragment, user information, control or non-ASCII characters.
     #[error("redirect_uri has a fragment, user info or control characters")]
     Unsafe,
     /// Scheme or host not allowed by the policy.
@@ -101,7 +101,8 @@ impl RedirectPolicy {
         if uri.len() > 2048 {
             return Err(RedirectError::TooLong);
         }
-        if uri.chars().any(|c| c.is_control() || c == ' ' || c == '#') {
+        // ASCII only (Windows app URIs are; anything else would go out raw in `Location`).
+        if !uri.is_ascii() || uri.chars().any(|c| c.is_control() || c == ' ' || c == '#') {
             return Err(RedirectError::Unsafe);
         }
         let url = Url::parse(uri).map_err(|_| RedirectError::NotAUri)?;
@@ -140,6 +141,7 @@ mod tests {
             "ms-appx-web://App/x#frag",
             "ms-appx-web://user:pw@App/x",
             "ms-appx-web://App/x\r\nSet-Cookie: a=b",
+            "ms-appx-web://App/\u{e9}t\u{e9}",
             "",
         ] {
             assert!(p.check(bad).is_err(), "{bad}");
