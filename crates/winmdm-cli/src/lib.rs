@@ -6,12 +6,15 @@
 //! * [`explain`] — what an enrollment error code means (`winmdm explain 0x80180014`).
 //! * [`token`] — decode (`winmdm token inspect`) and validate (`winmdm token validate`)
 //!   Entra access tokens.
+//! * [`graph`] — report a device's compliance to Microsoft Graph with the MDM's app
+//!   registration (`winmdm graph report-compliance`).
 //! * [`syncml`] — read (`winmdm syncml decode`) and check (`winmdm syncml check`) OMA-DM
 //!   messages.
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod explain;
+pub mod graph;
 pub mod syncml;
 pub mod token;
 

@@ -28,6 +28,110 @@ enum Command {
     /// Read or check OMA-DM SyncML messages.
     #[command(subcommand)]
     Syncml(SyncmlCommand),
+    /// Call Microsoft Graph with the MDM's app registration.
+    #[command(subcommand)]
+    Graph(GraphCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GraphCommand {
+    /// Report a device's managed/compliant state (PATCH isManaged/isCompliant) and print
+    /// the HTTP outcome; exit 1 on failure.
+    ReportCompliance {
+        /// The device's tenant ID.
+        #[arg(long)]
+        tenant: String,
+        /// The device: its Entra device ID or its directory object ID (tried in that order
+        /// unless --by says which).
+        #[arg(long)]
+        device: String,
+        /// How --device is meant.
+        #[arg(long, value_enum, default_value = "auto")]
+        by: DeviceBy,
+        /// isCompliant.
+        #[arg(long, action = clap::ArgAction::Set)]
+        compliant: bool,
+        /// isManaged.
+        #[arg(long, action = clap::ArgAction::Set, default_value_t = true)]
+        managed: bool,
+        /// The app registration's client ID.
+        #[arg(long)]
+        client_id: String,
+        /// Read the client secret from this environment variable.
+        #[arg(long, conflicts_with_all = ["cert", "key"], required_unless_present = "cert")]
+        client_secret_env: Option<String>,
+        /// The certificate credential (PEM).
+        #[arg(long, requires = "key")]
+        cert: Option<String>,
+        /// Its PKCS#8 private key (PEM).
+        #[arg(long, requires = "cert")]
+        key: Option<String>,
+        /// The Entra authority.
+        #[arg(long, default_value = "https://login.microsoftonline.com")]
+        authority: String,
+        /// The Microsoft Graph base URL (national clouds have their own).
+        #[arg(long, default_value = "https://graph.microsoft.com/v1.0")]
+        graph_url: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DeviceBy {
+    Auto,
+    DeviceId,
+    ObjectId,
+}
+
+fn graph_command(command: GraphCommand) -> ExitCode {
+    use winmdm_cli::graph::{CliCredential, DeviceKey, ReportOptions, report_compliance};
+    let GraphCommand::ReportCompliance {
+        tenant,
+        device,
+        by,
+        compliant,
+        managed,
+        client_id,
+        client_secret_env,
+        cert,
+        key,
+        authority,
+        graph_url,
+    } = command;
+    let credential = match (client_secret_env, cert, key) {
+        (Some(var), _, _) => CliCredential::SecretEnv(var),
+        (None, Some(cert), Some(key)) => CliCredential::Certificate { cert, key },
+        _ => {
+            eprintln!(
+                "winmdm graph report-compliance: give --client-secret-env or --cert and --key"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = ReportOptions {
+        tenant,
+        device,
+        key: match by {
+            DeviceBy::Auto => DeviceKey::Auto,
+            DeviceBy::DeviceId => DeviceKey::DeviceId,
+            DeviceBy::ObjectId => DeviceKey::ObjectId,
+        },
+        compliant,
+        managed,
+        client_id,
+        credential,
+        authority,
+        graph_url,
+    };
+    match report_compliance(&opts) {
+        Ok(line) => {
+            print(&line);
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            println!("failed: {line}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,5 +324,6 @@ fn main() -> ExitCode {
         },
         Command::Token(command) => token_command(command),
         Command::Syncml(command) => syncml_command(command),
+        Command::Graph(command) => graph_command(command),
     }
 }

@@ -22,13 +22,16 @@
 //! ```
 //!
 //! # Features
-//! * `emulator` (default) — the [`emulator`] module (tokio, axum).
+//! * `emulator` (default) — the [`emulator`] (Entra) and [`graph`] (Microsoft Graph)
+//!   loopback emulators (tokio, axum).
 #![warn(missing_docs)]
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod entra;
 pub mod fixtures;
+#[cfg(feature = "emulator")]
+pub mod graph;
 pub mod loopback;
 pub mod pki;
 pub mod samples;

@@ -134,13 +134,13 @@ pub mod fuzzing {
             b = http::Request::get(uri);
         }
         for line in lines.take(16) {
-            if let Some((k, v)) = line.split_once(':') {
-                if let (Ok(k), Ok(v)) = (
+            if let Some((k, v)) = line.split_once(':')
+                && let (Ok(k), Ok(v)) = (
                     http::HeaderName::from_bytes(k.trim().as_bytes()),
                     http::HeaderValue::from_str(v.trim()),
-                ) {
-                    b = b.header(k, v);
-                }
+                )
+            {
+                b = b.header(k, v);
             }
         }
         let Ok(req) = b.body(()) else { return };
