@@ -37,5 +37,25 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod discovery;
 pub mod enrollment_data;
+pub mod fault;
 pub mod hresult;
+pub mod soap;
+pub mod token;
+pub mod xcep;
+
+/// The HTTP response for a SOAP body: `application/soap+xml; charset=utf-8` and a
+/// `Content-Length` (never chunked, as Windows requires).
+pub fn soap_response(status: http::StatusCode, xml: String) -> http::Response<Vec<u8>> {
+    let len = xml.len();
+    let mut r = http::Response::new(xml.into_bytes());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/soap+xml; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    r
+}

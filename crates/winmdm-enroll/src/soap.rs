@@ -1,0 +1,408 @@
+//! A small namespace-aware XML tree for SOAP requests, with limits.
+//!
+//! Enrollment requests are small, fixed-shape documents; a tree is the simplest faithful
+//! reading. Names are resolved to (namespace URI, local name); namespace URIs are trimmed
+//! (documentation samples carry stray white space). DTDs and unknown entities are refused.
+//! Both SOAP 1.1 and SOAP 1.2 envelopes are read.
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+/// SOAP 1.2 envelope namespace.
+pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+/// SOAP 1.1 envelope namespace.
+pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// WS-Addressing.
+pub const WSA: &str = "http://www.w3.org/2005/08/addressing";
+/// WS-Security extension.
+pub const WSSE: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+/// WS-Security utility.
+pub const WSU: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+
+/// Size budget for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes. Default 512 KiB.
+    pub max_bytes: usize,
+    /// Element nesting. Default 32.
+    pub max_depth: usize,
+    /// Elements in all. Default 4096.
+    pub max_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 512 * 1024,
+            max_depth: 32,
+            max_elements: 4096,
+        }
+    }
+}
+
+/// Why a request could not be read (all answered with an `s:MessageFormat` fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SoapError {
+    /// No body.
+    #[error("empty request")]
+    Empty,
+    /// Over [`Limits`].
+    #[error("request over the limit: {0}")]
+    TooLarge(&'static str),
+    /// A DTD.
+    #[error("DTDs are not allowed")]
+    Dtd,
+    /// An entity other than the five predefined ones.
+    #[error("unknown entity &{0};")]
+    UnknownEntity(String),
+    /// Not well-formed.
+    #[error("not well-formed XML at byte {position}: {message}")]
+    Xml {
+        /// Byte offset.
+        position: u64,
+        /// The parser's message.
+        message: String,
+    },
+    /// Not a SOAP envelope, or no `Body`.
+    #[error("not a SOAP envelope: {0}")]
+    NotSoap(&'static str),
+    /// A required element is missing.
+    #[error("missing {0}")]
+    Missing(&'static str),
+}
+
+/// An attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    /// Namespace URI (empty for unprefixed attributes).
+    pub ns: String,
+    /// Local name.
+    pub name: String,
+    /// Unescaped value.
+    pub value: String,
+}
+
+/// An element.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    /// Namespace URI (trimmed; empty when unbound).
+    pub ns: String,
+    /// Local name.
+    pub name: String,
+    /// Attributes, namespace declarations excluded.
+    pub attrs: Vec<Attr>,
+    /// Child elements in order.
+    pub children: Vec<Self>,
+    /// Text content (concatenated, unescaped).
+    pub text: String,
+}
+
+impl Element {
+    /// The first child `ns:name`.
+    pub fn child(&self, ns: &str, name: &str) -> Option<&Self> {
+        self.children.iter().find(|c| c.ns == ns && c.name == name)
+    }
+
+    /// The first child whose local name is `name`, in any namespace, ignoring ASCII case
+    /// (documentation samples lower-case SOAP elements).
+    pub fn child_named(&self, name: &str) -> Option<&Self> {
+        self.children
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Every child whose local name is `name` (any namespace, any case).
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Self> + 'a {
+        self.children
+            .iter()
+            .filter(move |c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Descends through local names (any namespace, any case).
+    pub fn path(&self, names: &[&str]) -> Option<&Self> {
+        names.iter().try_fold(self, |e, n| e.child_named(n))
+    }
+
+    /// The trimmed text.
+    pub fn text(&self) -> &str {
+        self.text.trim()
+    }
+
+    /// An attribute by local name (any namespace; documentation samples prefix some).
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .map(|a| a.value.trim())
+    }
+}
+
+fn predefined(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => None,
+    }
+}
+
+fn ns_of(r: &ResolveResult<'_>) -> String {
+    match r {
+        ResolveResult::Bound(ns) => ns.into_inner().trim().to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Parses a document into its root element.
+///
+/// # Errors
+/// See [`SoapError`].
+pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
+    if xml.iter().all(u8::is_ascii_whitespace) {
+        return Err(SoapError::Empty);
+    }
+    if xml.len() > limits.max_bytes {
+        return Err(SoapError::TooLarge("bytes"));
+    }
+    let mut reader = NsReader::from_reader(xml);
+    reader.config_mut().trim_text(false);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut count = 0usize;
+    let xml_err = |reader: &NsReader<&[u8]>, e: &dyn std::fmt::Display| SoapError::Xml {
+        position: reader.error_position(),
+        message: e.to_string(),
+    };
+    loop {
+        let (resolved, event) = match reader.read_resolved_event() {
+            Ok(x) => x,
+            Err(e) => return Err(xml_err(&reader, &e)),
+        };
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                count += 1;
+                if count > limits.max_elements {
+                    return Err(SoapError::TooLarge("elements"));
+                }
+                if stack.len() >= limits.max_depth {
+                    return Err(SoapError::TooLarge("depth"));
+                }
+                let mut el = Element {
+                    ns: ns_of(&resolved),
+                    name: e.local_name().into_inner().to_owned(),
+                    ..Element::default()
+                };
+                for a in e.attributes() {
+                    let a = a.map_err(|err| xml_err(&reader, &err))?;
+                    let key = a.key;
+                    if key.as_namespace_binding().is_some() {
+                        continue;
+                    }
+                    let (ans, local) = reader.resolver().resolve_attribute(key);
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|err| xml_err(&reader, &err))?
+                        .into_owned();
+                    el.attrs.push(Attr {
+                        ns: ns_of(&ans),
+                        name: local.into_inner().to_owned(),
+                        value,
+                    });
+                }
+                if matches!(event, Event::Empty(_)) {
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => return Ok(el),
+                    }
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::End(_) => {
+                let Some(el) = stack.pop() else {
+                    return Err(SoapError::Xml {
+                        position: reader.buffer_position(),
+                        message: "unbalanced end tag".into(),
+                    });
+                };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.into_inner());
+                }
+            }
+            Event::GeneralRef(r) => {
+                let ch = if r.is_char_ref() {
+                    r.resolve_char_ref().map_err(|e| xml_err(&reader, &e))?
+                } else {
+                    predefined(&r)
+                };
+                let Some(ch) = ch else {
+                    return Err(SoapError::UnknownEntity(r.chars().take(32).collect()));
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.text.push(ch);
+                }
+            }
+            Event::DocType(_) => return Err(SoapError::Dtd),
+            Event::Eof => {
+                return Err(SoapError::Xml {
+                    position: reader.buffer_position(),
+                    message: "unexpected end of document".into(),
+                });
+            }
+            Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+        }
+    }
+}
+
+/// The SOAP version of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoapVersion {
+    /// SOAP 1.1.
+    Soap11,
+    /// SOAP 1.2.
+    Soap12,
+}
+
+/// A SOAP request: its addressing headers and the body's first element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// 1.1 or 1.2.
+    pub version: SoapVersion,
+    /// `a:Action`, trimmed.
+    pub action: Option<String>,
+    /// `a:MessageID`, as sent (echo it in `a:RelatesTo`).
+    pub message_id: Option<String>,
+    /// `a:To`, trimmed.
+    pub to: Option<String>,
+    /// `s:Header` (empty when absent).
+    pub header: Element,
+    /// The first element of `s:Body`.
+    pub body: Element,
+}
+
+/// Parses a SOAP envelope.
+///
+/// # Errors
+/// See [`SoapError`].
+pub fn envelope(xml: &[u8], limits: &Limits) -> Result<Envelope, SoapError> {
+    let root = parse(xml, limits)?;
+    if !root.name.eq_ignore_ascii_case("Envelope") {
+        return Err(SoapError::NotSoap("root is not Envelope"));
+    }
+    let version = match root.ns.as_str() {
+        SOAP12 => SoapVersion::Soap12,
+        SOAP11 => SoapVersion::Soap11,
+        _ => return Err(SoapError::NotSoap("unknown envelope namespace")),
+    };
+    let header = root.child_named("Header").cloned().unwrap_or_default();
+    let body = root
+        .child_named("Body")
+        .ok_or(SoapError::NotSoap("no Body"))?
+        .children
+        .first()
+        .cloned()
+        .ok_or(SoapError::NotSoap("empty Body"))?;
+    let text = |n: &str| header.child_named(n).map(|e| e.text().to_owned());
+    Ok(Envelope {
+        version,
+        action: text("Action"),
+        message_id: header.child_named("MessageID").map(|e| e.text.clone()),
+        to: text("To"),
+        body,
+        header,
+    })
+}
+
+/// Escapes text for XML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_soap_and_refuses_hostile_input() {
+        let e = envelope(
+            br#"<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://www.w3.org/2005/08/addressing"><s:Header><a:Action s:mustUnderstand="1"> urn:x </a:Action><a:MessageID>urn:uuid: 1</a:MessageID></s:Header><s:Body><X xmlns="urn:y" k="a&amp;b">t&lt;&#65;<![CDATA[<c>]]></X></s:Body></s:Envelope>"#,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(e.version, SoapVersion::Soap12);
+        assert_eq!(e.action.as_deref(), Some("urn:x"));
+        assert_eq!(e.message_id.as_deref(), Some("urn:uuid: 1"));
+        assert_eq!(
+            (
+                e.body.ns.as_str(),
+                e.body.name.as_str(),
+                e.body.text.as_str()
+            ),
+            ("urn:y", "X", "t<A<c>")
+        );
+        assert_eq!(e.body.attr("k"), Some("a&b"));
+        assert_eq!(envelope(b"", &Limits::default()), Err(SoapError::Empty));
+        assert_eq!(envelope(b"  \n", &Limits::default()), Err(SoapError::Empty));
+        assert!(matches!(
+            envelope(b"<a><b></a>", &Limits::default()),
+            Err(SoapError::Xml { .. })
+        ));
+        assert_eq!(
+            envelope(b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>", &Limits::default()),
+            Err(SoapError::Dtd)
+        );
+        assert!(matches!(
+            envelope(b"<x>&ent;</x>", &Limits::default()),
+            Err(SoapError::UnknownEntity(_))
+        ));
+        assert!(matches!(
+            envelope(b"<x/>", &Limits::default()),
+            Err(SoapError::NotSoap(_))
+        ));
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert_eq!(
+            parse(deep.as_bytes(), &Limits::default()),
+            Err(SoapError::TooLarge("depth"))
+        );
+        let wide = format!("<a>{}</a>", "<b/>".repeat(5000));
+        assert_eq!(
+            parse(wide.as_bytes(), &Limits::default()),
+            Err(SoapError::TooLarge("elements"))
+        );
+        let big = vec![b' '; 600 * 1024];
+        let mut doc = b"<a>".to_vec();
+        doc.extend(big);
+        doc.extend(b"</a>");
+        assert_eq!(
+            parse(&doc, &Limits::default()),
+            Err(SoapError::TooLarge("bytes"))
+        );
+    }
+}
