@@ -37,12 +37,14 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod csr;
 pub mod discovery;
 pub mod enrollment_data;
 pub mod fault;
 pub mod hresult;
 pub mod soap;
 pub mod token;
+pub mod wstep;
 pub mod xcep;
 
 /// The HTTP response for a SOAP body: `application/soap+xml; charset=utf-8` and a

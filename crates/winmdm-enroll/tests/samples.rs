@@ -314,3 +314,54 @@ fn documented_faults_parse_in_any_casing_and_ours_follow_the_table() {
         "the vendor's reason is shown"
     );
 }
+
+#[test]
+fn rst_samples_parse_with_every_context_item_in_order() {
+    use winmdm_enroll::wstep::{self, EnrollmentKind, RequestType};
+    let r = wstep::parse_rst(body(11).as_bytes()).unwrap();
+    assert_eq!(r.request_type, RequestType::Issue);
+    assert_eq!(
+        r.message_id.as_deref(),
+        Some("urn:uuid:0d5a1441-5891-453b-becf-a2e5f6ea3749")
+    );
+    assert!(r.request_value_type.ends_with("#PKCS10"));
+    let c = &r.context;
+    assert_eq!(c.get("UXInitiated"), Some("true"));
+    assert_eq!(c.ux_initiated(), Some(true));
+    assert_eq!(c.os_edition(), Some(4));
+    assert_eq!(c.os_version(), Some("10.0.9999.0"));
+    assert_eq!(c.device_name(), Some("MY_WINDOWS_DEVICE"));
+    assert_eq!(c.macs(), ["FF:FF:FF:FF:FF:FF", "CC:CC:CC:CC:CC:CC"]);
+    assert_eq!(c.imeis(), ["49015420323756", "30215420323756"]);
+    assert_eq!(c.enrollment_type(), Some(EnrollmentKind::Full));
+    assert_eq!(c.device_id(), Some("7BA748C8-703E-4DF2-A74A-92984117346A"));
+    assert_eq!(c.targeted_user_logged_in(), Some(true), "True");
+    assert_eq!(c.locale(), Some("en-us"));
+    assert_eq!(
+        c.enrollment_data(),
+        Some("3J4KLJ9SDJFAL93JLAKHJSDFJHAO83HAKSHFLAHSKFNHNPA2934342")
+    );
+    assert_eq!(
+        c.get("ExternalMgmtAgentHint"),
+        Some("Agent1:Value1"),
+        "unknown items are kept"
+    );
+    // Order kept, duplicates kept.
+    let names: Vec<&str> = c.items().iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "MAC").count(), 2);
+    assert!(
+        names.iter().position(|n| *n == "UXInitiated") < names.iter().position(|n| *n == "Locale")
+    );
+    // The placeholder is not a CSR.
+    assert_eq!(
+        r.csr_der().unwrap_err().fault().subcode,
+        "s:CertificateRequest"
+    );
+    // The renewal sample.
+    let renew = wstep::parse_rst(body(15).as_bytes()).unwrap();
+    assert_eq!(renew.request_type, RequestType::Renew);
+    assert!(renew.request_value_type.ends_with("#PKCS7"));
+    // The NOT-WELL-FORMED Learn sample fails with MessageFormat.
+    let err = wstep::parse_rst(body(10).as_bytes()).unwrap_err();
+    assert_eq!(err.fault().subcode, "s:MessageFormat");
+}
