@@ -171,7 +171,7 @@ pub fn parse(der: &[u8], policy: &KeyPolicy) -> Result<Csr, EnrollError> {
     let common_name = info.subject.iter_common_name().next().map(|cn| {
         cn.as_str()
             .map(|s| clean(s.as_bytes()))
-            .unwrap_or_else(|_| clean(cn.attr_value().data.as_ref()))
+            .unwrap_or_else(|_| clean(cn.attr_value().data))
     });
     let subject = info
         .subject
@@ -180,7 +180,7 @@ pub fn parse(der: &[u8], policy: &KeyPolicy) -> Result<Csr, EnrollError> {
             let v = a
                 .as_str()
                 .map(|s| clean(s.as_bytes()))
-                .unwrap_or_else(|_| clean(a.attr_value().data.as_ref()));
+                .unwrap_or_else(|_| clean(a.attr_value().data));
             let name = match oid_str(a.attr_type()).as_str() {
                 "2.5.4.3" => "CN".to_owned(),
                 "2.5.4.10" => "O".to_owned(),
