@@ -42,6 +42,8 @@ pub mod discovery;
 pub mod enrollment_data;
 pub mod fault;
 pub mod hresult;
+pub mod issue;
+pub mod provisioning;
 pub mod soap;
 pub mod token;
 pub mod wstep;

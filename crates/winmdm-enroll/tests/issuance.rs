@@ -1,0 +1,313 @@
+//! Issuance end to end: Windows 10 and 11 CSRs in RST requests → certificate signed by the
+//! testkit's intermediate CA → RSTRC with the provisioning document; the chain verifies with
+//! `openssl verify`, and the document carries what Windows needs.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use winmdm_enroll::issue::{self, CertificateSigner, IssuancePolicy, LocalIssuer, Requester};
+use winmdm_enroll::provisioning::{self, ProvisioningConfig};
+use winmdm_enroll::soap::{self, Limits};
+use winmdm_enroll::wstep::{self, EnrollmentKind};
+use winmdm_testkit::{pki, samples, tools};
+
+const NOW: u64 = 1_780_000_000;
+
+fn rst(csr_der: &[u8], device_id: &str, kind: &str) -> wstep::RstRequest {
+    let body = samples::get(11).unwrap().unwrap().body;
+    let body = body
+        .replace(
+            "DER format PKCS#10 certificate request in Base64 encoding Insterted Here",
+            &STANDARD.encode(csr_der),
+        )
+        .replace("7BA748C8-703E-4DF2-A74A-92984117346A", device_id)
+        .replace(
+            "<ac:Value>Full</ac:Value>",
+            &format!("<ac:Value>{kind}</ac:Value>"),
+        );
+    wstep::parse_rst(body.as_bytes()).unwrap()
+}
+
+pub fn issuer() -> LocalIssuer {
+    LocalIssuer::new(
+        pki::INTERMEDIATE_CA.cert_der,
+        pki::INTERMEDIATE_CA.key_der,
+        Vec::new(),
+        pki::ROOT_CA.cert_der.to_vec(),
+    )
+    .unwrap()
+}
+
+pub fn config() -> ProvisioningConfig {
+    ProvisioningConfig {
+        provider_id: "winmdm".into(),
+        name: "Contoso MDM".into(),
+        dm_server_url: "https://mdm.contoso.example/ManagementServer/MDM.svc".into(),
+        client_auth: (
+            "dev-user".into(),
+            "dev-secret".into(),
+            STANDARD.encode([7u8; 16]),
+        ),
+        server_auth: ("srv-user".into(), "srv-secret".into()),
+        renewal: Some(Default::default()),
+        poll: Default::default(),
+        ent_dm_id: "8f3c2a10-0000-4000-8000-000000000001".into(),
+        ent_device_name: Some("DESKTOP-1".into()),
+        upn: Some("alice@contoso.example".into()),
+        extra: Vec::new(),
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    winmdm_testkit::entra::pem(label, der)
+}
+
+fn openssl_verify(cert: &[u8]) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "winmdm-issue-{}-{}",
+        std::process::id(),
+        cert.len()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("root.pem"),
+        pem("CERTIFICATE", pki::ROOT_CA.cert_der),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("inter.pem"),
+        pem("CERTIFICATE", pki::INTERMEDIATE_CA.cert_der),
+    )
+    .unwrap();
+    std::fs::write(dir.join("leaf.pem"), pem("CERTIFICATE", cert)).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "verify",
+            "-attime",
+            &NOW.to_string(),
+            "-purpose",
+            "sslclient",
+            "-CAfile",
+        ])
+        .arg(dir.join("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.join("inter.pem"))
+        .arg(dir.join("leaf.pem"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn windows_10_and_11_requests_are_issued_and_verify_with_openssl() {
+    let cases = [
+        (&pki::WINDOWS10_CSR, "Device"),
+        (&pki::WINDOWS11_CSR, "Full"),
+    ];
+    for (csr, kind) in cases {
+        let req = rst(csr.csr_der, csr.device_id, kind);
+        let requester = Requester {
+            upn: Some("alice@contoso.example".into()),
+            token_device_id: Some(csr.device_id.to_lowercase()),
+        };
+        let (pending, parsed) = issue::begin(
+            &req,
+            &requester,
+            &IssuancePolicy::default(),
+            NOW,
+            [0xAB; 16],
+        )
+        .unwrap();
+        assert_eq!(parsed.device_id.as_deref(), Some(csr.device_id));
+        let expected_kind = if kind == "Device" {
+            EnrollmentKind::Device
+        } else {
+            EnrollmentKind::Full
+        };
+        assert_eq!(pending.kind, expected_kind);
+        let subject = if kind == "Device" {
+            csr.device_id
+        } else {
+            "alice@contoso.example"
+        };
+        assert_eq!(pending.template.subject_cn, subject);
+        assert_eq!(pending.template.not_before, NOW - 300);
+        assert_eq!(pending.template.not_after, NOW + 365 * 86_400);
+        assert!(pending.template.serial[0] < 0x80);
+        let signed = issuer().sign(&pending.template).unwrap();
+        // The certificate carries the CSR's key, our subject, clientAuth.
+        let (_, cert) = x509_parser::parse_x509_certificate(&signed.certificate).unwrap();
+        assert_eq!(cert.public_key().raw, parsed.spki_der.as_slice());
+        assert_eq!(
+            cert.subject()
+                .iter_common_name()
+                .next()
+                .unwrap()
+                .as_str()
+                .unwrap(),
+            subject
+        );
+        assert!(
+            cert.extended_key_usage()
+                .unwrap()
+                .unwrap()
+                .value
+                .client_auth
+        );
+        if tools::require_openssl() {
+            let (ok, out) = openssl_verify(&signed.certificate);
+            assert!(ok, "{kind}: {out}");
+        }
+        // The RSTRC and its provisioning document.
+        let xml = issue::complete(&pending, &signed, &config(), NOW);
+        let env = soap::envelope(xml.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(
+            env.action.as_deref(),
+            Some("http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep")
+        );
+        assert_eq!(
+            env.header.child_named("RelatesTo").unwrap().text,
+            "urn:uuid:0d5a1441-5891-453b-becf-a2e5f6ea3749"
+        );
+        let doc = issue::provisioning_doc_of(xml.as_bytes()).unwrap();
+        let store = if kind == "Device" { "System" } else { "User" };
+        let thumb = provisioning::thumbprint(&signed.certificate);
+        let root_thumb = provisioning::thumbprint(pki::ROOT_CA.cert_der);
+        let inter_thumb = provisioning::thumbprint(pki::INTERMEDIATE_CA.cert_der);
+        let tree = soap::parse(doc.as_bytes(), &Limits::default()).unwrap();
+        let find = |path: &[&str]| {
+            let mut cur = vec![&tree];
+            for p in path {
+                cur = cur
+                    .into_iter()
+                    .flat_map(|e| e.children.iter().filter(|c| c.attr("type") == Some(*p)))
+                    .collect();
+            }
+            cur
+        };
+        assert_eq!(
+            find(&["CertificateStore", "Root", "System", &root_thumb]).len(),
+            1
+        );
+        assert_eq!(
+            find(&["CertificateStore", "CA", "System", &inter_thumb]).len(),
+            1
+        );
+        let mine = find(&["CertificateStore", "My", store, &thumb]);
+        assert_eq!(mine.len(), 1, "{doc}");
+        let encoded = mine[0]
+            .children_named("parm")
+            .find(|p| p.attr("name") == Some("EncodedCertificate"))
+            .unwrap();
+        assert_eq!(
+            STANDARD.decode(encoded.attr("value").unwrap()).unwrap(),
+            signed.certificate
+        );
+        assert_eq!(
+            find(&["CertificateStore", "My", store, "PrivateKeyContainer"]).len(),
+            1
+        );
+        assert_eq!(find(&["CertificateStore", "My", "WSTEP", "Renew"]).len(), 1);
+        let app = &find(&["APPLICATION"])[0];
+        let parm = |n: &str| {
+            app.children_named("parm")
+                .find(|p| p.attr("name") == Some(n))
+                .and_then(|p| p.attr("value"))
+                .map(str::to_owned)
+        };
+        assert_eq!(parm("APPID").as_deref(), Some("w7"));
+        assert_eq!(parm("PROVIDER-ID").as_deref(), Some("winmdm"));
+        assert_eq!(
+            parm("DEFAULTENCODING").as_deref(),
+            Some("application/vnd.syncml.dm+xml")
+        );
+        let criteria = parm("SSLCLIENTCERTSEARCHCRITERIA").unwrap();
+        let expected_store = if kind == "Device" {
+            "MY%5CSystem"
+        } else {
+            "My%5CUser"
+        };
+        assert!(
+            criteria.starts_with("Subject=CN%3d")
+                && criteria.ends_with(&format!("&Stores={expected_store}")),
+            "{criteria}"
+        );
+        assert!(
+            app.children_named("parm")
+                .any(|p| p.attr("name") == Some("BACKCOMPATRETRYDISABLED"))
+        );
+        let levels: Vec<_> = app
+            .children
+            .iter()
+            .filter(|c| c.attr("type") == Some("APPAUTH"))
+            .map(|c| {
+                c.children_named("parm")
+                    .find(|p| p.attr("name") == Some("AAUTHLEVEL"))
+                    .and_then(|p| p.attr("value"))
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(levels, ["CLIENT", "APPSRV"]);
+        assert_eq!(
+            find(&["DMClient", "Provider", "winmdm", "Poll"]).len(),
+            1,
+            "DMClient provider = PROVIDER-ID"
+        );
+        if tools::require_openssl() {
+            // The document's own chain verifies too.
+            let (ok, out) =
+                openssl_verify(&STANDARD.decode(encoded.attr("value").unwrap()).unwrap());
+            assert!(ok, "{out}");
+        }
+    }
+}
+
+#[test]
+fn device_id_mismatches_and_missing_subjects_are_refused() {
+    let csr = &pki::WINDOWS11_CSR;
+    let p = IssuancePolicy::default();
+    // Context item disagrees with the CSR's DeviceID extension.
+    let req = rst(
+        csr.csr_der,
+        "00000000-0000-0000-0000-000000000000",
+        "Device",
+    );
+    let err = issue::begin(&req, &Requester::default(), &p, NOW, [1; 16]).unwrap_err();
+    assert_eq!(err.fault().subcode, "s:CertificateRequest");
+    // The token's deviceid claim disagrees.
+    let req = rst(csr.csr_der, csr.device_id, "Device");
+    let r = Requester {
+        upn: None,
+        token_device_id: Some("11111111-2222-3333-4444-555555555555".into()),
+    };
+    assert!(issue::begin(&req, &r, &p, NOW, [1; 16]).is_err());
+    // A user enrollment without a UPN.
+    let req = rst(csr.csr_der, csr.device_id, "Full");
+    let err = issue::begin(&req, &Requester::default(), &p, NOW, [1; 16]).unwrap_err();
+    assert_eq!(err.fault().subcode, "s:Authorization");
+    // NotBefore skew is capped at 10 minutes.
+    let req = rst(csr.csr_der, csr.device_id, "Device");
+    let lax = IssuancePolicy {
+        not_before_skew: std::time::Duration::from_secs(90 * 86_400),
+        ..p
+    };
+    let (pending, _) = issue::begin(&req, &Requester::default(), &lax, NOW, [1; 16]).unwrap();
+    assert_eq!(pending.template.not_before, NOW - 600);
+    // The P-256 request is refused by default.
+    let req = rst(
+        pki::DEVICE_P256_CSR.csr_der,
+        pki::DEVICE_P256_CSR.device_id,
+        "Device",
+    );
+    assert_eq!(
+        issue::begin(&req, &Requester::default(), &p, NOW, [1; 16])
+            .unwrap_err()
+            .fault()
+            .subcode,
+        "s:CertificateRequest"
+    );
+}
