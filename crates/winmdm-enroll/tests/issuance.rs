@@ -311,3 +311,127 @@ fn device_id_mismatches_and_missing_subjects_are_refused() {
         "s:CertificateRequest"
     );
 }
+
+fn xmllint(name: &str, xml: &str) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("winmdm-pd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).unwrap();
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/provisioning-doc.rng");
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--relaxng", schema])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn provisioning_docs_validate_against_the_relax_ng_schema() {
+    if !tools::require_xmllint() {
+        return;
+    }
+    let csr = &pki::WINDOWS11_CSR;
+    for (kind, renewal) in [("Device", true), ("Full", false)] {
+        let req = rst(csr.csr_der, csr.device_id, kind);
+        let requester = Requester {
+            upn: Some("alice@contoso.example".into()),
+            token_device_id: None,
+        };
+        let (pending, _) =
+            issue::begin(&req, &requester, &IssuancePolicy::default(), NOW, [9; 16]).unwrap();
+        let signed = issuer().sign(&pending.template).unwrap();
+        let mut cfg = config();
+        if !renewal {
+            cfg.renewal = None;
+        }
+        cfg.extra
+            .push(provisioning::Characteristic::new("Policy").child(
+                provisioning::Characteristic::new("Config").child(
+                    provisioning::Characteristic::new("Camera").typed(
+                        "AllowCamera",
+                        "0",
+                        "integer",
+                    ),
+                ),
+            ));
+        let doc = provisioning::build(
+            &cfg,
+            &provisioning::Certificates {
+                root: &signed.root,
+                intermediates: &signed.intermediates,
+                issued: &signed.certificate,
+                subject_cn: &pending.template.subject_cn,
+            },
+            pending.kind,
+        );
+        let (ok, err) = xmllint(kind, &doc);
+        assert!(ok, "{kind}: {err}\n{doc}");
+    }
+    // The schema is not vacuous: a document without the APPSRV block, with a lower-case
+    // w7 parameter, or with a wrong datatype fails.
+    let good = {
+        let req = rst(csr.csr_der, csr.device_id, "Device");
+        let (pending, _) = issue::begin(
+            &req,
+            &Requester::default(),
+            &IssuancePolicy::default(),
+            NOW,
+            [9; 16],
+        )
+        .unwrap();
+        let signed = issuer().sign(&pending.template).unwrap();
+        provisioning::build(
+            &config(),
+            &provisioning::Certificates {
+                root: &signed.root,
+                intermediates: &signed.intermediates,
+                issued: &signed.certificate,
+                subject_cn: &pending.template.subject_cn,
+            },
+            pending.kind,
+        )
+    };
+    let no_appsrv = {
+        let start = good
+            .find("<characteristic type=\"APPAUTH\"><parm name=\"AAUTHLEVEL\" value=\"APPSRV\"/>")
+            .unwrap();
+        let end =
+            good[start..].find("</characteristic>").unwrap() + start + "</characteristic>".len();
+        format!("{}{}", &good[..start], &good[end..])
+    };
+    for (name, bad) in [
+        ("no-appsrv", no_appsrv),
+        (
+            "lowercase",
+            good.replace("name=\"PROVIDER-ID\"", "name=\"provider-id\""),
+        ),
+        (
+            "datatype",
+            good.replace(
+                "name=\"RenewPeriod\" value=\"42\" datatype=\"integer\"",
+                "name=\"RenewPeriod\" value=\"42\"",
+            ),
+        ),
+        (
+            "encoding",
+            good.replace("application/vnd.syncml.dm+xml", "text/xml"),
+        ),
+    ] {
+        let (ok, _) = xmllint(name, &bad);
+        assert!(!ok, "{name} validated");
+    }
+    // The published device sample validates once its placeholders are real values.
+    let sample = samples::get(14)
+        .unwrap()
+        .unwrap()
+        .body
+        .replace("B64 encoded cert insert here", "AAAA")
+        .replace("B64EncodedCertInsertedHere", "AAAA");
+    let (ok, err) = xmllint("sample-14", &sample);
+    assert!(ok, "{err}");
+}
