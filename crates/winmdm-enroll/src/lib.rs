@@ -44,6 +44,7 @@ pub mod fault;
 pub mod hresult;
 pub mod issue;
 pub mod provisioning;
+pub mod renewal;
 pub mod soap;
 pub mod token;
 pub mod wstep;

@@ -210,3 +210,110 @@ pub fn device_csrs() -> [&'static DeviceCsr; 4] {
 pub fn cas() -> [&'static Ca; 3] {
     [&ROOT_CA, &INTERMEDIATE_CA, &EXPIRED_CA]
 }
+
+// --- PKCS#7 for certificate renewal ---------------------------------------------------
+
+fn der_len(n: usize) -> Vec<u8> {
+    if n < 0x80 {
+        return vec![u8::try_from(n).unwrap_or(0)];
+    }
+    let bytes: Vec<u8> = n
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|b| *b == 0)
+        .collect();
+    let mut out = vec![0x80 | u8::try_from(bytes.len()).unwrap_or(0)];
+    out.extend(bytes);
+    out
+}
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(der_len(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+const OID_SIGNED_DATA: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02,
+];
+const OID_DATA: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01,
+];
+const OID_SHA256: &[u8] = &[
+    0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+];
+const OID_RSA: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
+];
+const OID_CONTENT_TYPE: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x03,
+];
+const OID_MESSAGE_DIGEST: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x04,
+];
+const NULL: &[u8] = &[0x05, 0x00];
+
+/// A renewal PKCS#7 as Windows builds it for ROBO: CMS SignedData wrapping the new PKCS#10
+/// (`id-data`), signed (RSA, SHA-256, with `contentType` and `messageDigest` signed
+/// attributes) by the key of the current certificate, which travels in `certificates`.
+///
+/// # Panics
+/// When `signer_cert_der` is not a certificate or `signer_key_pkcs8_der` not an RSA key
+/// (test inputs).
+pub fn renewal_pkcs7(
+    new_csr_der: &[u8],
+    signer_cert_der: &[u8],
+    signer_key_pkcs8_der: &[u8],
+) -> Vec<u8> {
+    use aws_lc_rs::{digest, rand, signature};
+    let (_, cert) = x509_parser::parse_x509_certificate(signer_cert_der).expect("a certificate");
+    let issuer = cert.tbs_certificate.issuer.as_raw();
+    let serial = tlv(0x02, cert.tbs_certificate.raw_serial());
+    let sha256 = tlv(0x30, &cat(&[OID_SHA256, NULL]));
+    let digest = digest::digest(&digest::SHA256, new_csr_der);
+    let attr_ct = tlv(0x30, &cat(&[OID_CONTENT_TYPE, &tlv(0x31, OID_DATA)]));
+    let attr_md = tlv(
+        0x30,
+        &cat(&[OID_MESSAGE_DIGEST, &tlv(0x31, &tlv(0x04, digest.as_ref()))]),
+    );
+    let mut attrs = [attr_ct, attr_md];
+    attrs.sort();
+    let attrs = attrs.concat();
+    let key = signature::RsaKeyPair::from_pkcs8(signer_key_pkcs8_der).expect("an RSA key");
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &rand::SystemRandom::new(),
+        &tlv(0x31, &attrs),
+        &mut sig,
+    )
+    .expect("signing");
+    let signer_info = tlv(
+        0x30,
+        &cat(&[
+            &[0x02, 0x01, 0x01],
+            &tlv(0x30, &cat(&[issuer, &serial])),
+            &sha256,
+            &tlv(0xA0, &attrs),
+            &tlv(0x30, &cat(&[OID_RSA, NULL])),
+            &tlv(0x04, &sig),
+        ]),
+    );
+    let signed_data = tlv(
+        0x30,
+        &cat(&[
+            &[0x02, 0x01, 0x01],
+            &tlv(0x31, &sha256),
+            &tlv(0x30, &cat(&[OID_DATA, &tlv(0xA0, &tlv(0x04, new_csr_der))])),
+            &tlv(0xA0, signer_cert_der),
+            &tlv(0x31, &signer_info),
+        ]),
+    );
+    tlv(0x30, &cat(&[OID_SIGNED_DATA, &tlv(0xA0, &signed_data)]))
+}
