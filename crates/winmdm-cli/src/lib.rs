@@ -6,6 +6,8 @@
 //! * [`explain`] — what an enrollment error code means (`winmdm explain 0x80180014`).
 //! * [`token`] — decode (`winmdm token inspect`) and validate (`winmdm token validate`)
 //!   Entra access tokens.
+//! * [`enroll`] — inspect CSRs (`winmdm csr inspect`) and enrollment SOAP messages
+//!   (`winmdm soap decode`).
 //! * [`graph`] — report a device's compliance to Microsoft Graph with the MDM's app
 //!   registration (`winmdm graph report-compliance`).
 //! * [`syncml`] — read (`winmdm syncml decode`) and check (`winmdm syncml check`) OMA-DM
@@ -13,6 +15,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod enroll;
 pub mod explain;
 pub mod graph;
 pub mod syncml;

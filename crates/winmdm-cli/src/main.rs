@@ -31,6 +31,31 @@ enum Command {
     /// Call Microsoft Graph with the MDM's app registration.
     #[command(subcommand)]
     Graph(GraphCommand),
+    /// Inspect certificate requests.
+    #[command(subcommand)]
+    Csr(CsrCommand),
+    /// Read enrollment SOAP messages (discovery, policy, enrollment, faults).
+    #[command(subcommand)]
+    Soap(SoapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CsrCommand {
+    /// Print a PKCS#10 request (PEM, DER or base64): subject, key, extensions (with the
+    /// Windows DeviceID), and whether its signature verifies (exit 1 when it does not).
+    Inspect {
+        /// The file, or - for standard input.
+        file: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SoapCommand {
+    /// Decode an enrollment message; tokens and secrets are redacted.
+    Decode {
+        /// The file, or - for standard input.
+        file: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,5 +350,33 @@ fn main() -> ExitCode {
         Command::Token(command) => token_command(command),
         Command::Syncml(command) => syncml_command(command),
         Command::Graph(command) => graph_command(command),
+        Command::Csr(CsrCommand::Inspect { file }) => {
+            match read_input(&file).and_then(|d| winmdm_cli::enroll::csr_inspect(&d)) {
+                Ok((text, verifies)) => {
+                    print(text.trim_end());
+                    if verifies {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("winmdm csr inspect: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Soap(SoapCommand::Decode { file }) => {
+            match read_input(&file).and_then(|d| winmdm_cli::enroll::soap_decode(&d)) {
+                Ok(text) => {
+                    print(text.trim_end());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("winmdm soap decode: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

@@ -123,6 +123,28 @@ fn verification_algorithm(
 /// # Errors
 /// [`EnrollError::CertificateRequest`] for anything wrong with it.
 pub fn parse(der: &[u8], policy: &KeyPolicy) -> Result<Csr, EnrollError> {
+    let (csr, signature) = inspect(der)?;
+    let bad = |m: &str| EnrollError::CertificateRequest(m.to_owned());
+    match csr.key {
+        KeyKind::Rsa(bits) if bits < policy.min_rsa_bits => {
+            return Err(bad(&format!("RSA key of {bits} bits is too weak")));
+        }
+        KeyKind::P256 | KeyKind::P384 if !policy.allow_ecdsa => {
+            return Err(bad("ECDSA keys are not accepted"));
+        }
+        KeyKind::Other => return Err(bad("unsupported key type")),
+        _ => {}
+    }
+    signature.map_err(|m| bad(&m))?;
+    Ok(csr)
+}
+
+/// Parses a request without judging it: its fields, and whether its signature verifies
+/// (`Err` with the reason otherwise). For tools (`winmdm csr inspect`).
+///
+/// # Errors
+/// [`EnrollError::CertificateRequest`] when it is not a PKCS#10 request at all.
+pub fn inspect(der: &[u8]) -> Result<(Csr, Result<(), String>), EnrollError> {
     let bad = |m: &str| EnrollError::CertificateRequest(m.to_owned());
     if der.len() > MAX_CSR_BYTES {
         return Err(bad("request too large"));
@@ -151,22 +173,13 @@ pub fn parse(der: &[u8], policy: &KeyPolicy) -> Result<Csr, EnrollError> {
         }
         _ => KeyKind::Other,
     };
-    match key {
-        KeyKind::Rsa(bits) if bits < policy.min_rsa_bits => {
-            return Err(bad(&format!("RSA key of {bits} bits is too weak")));
-        }
-        KeyKind::P256 | KeyKind::P384 if !policy.allow_ecdsa => {
-            return Err(bad("ECDSA keys are not accepted"));
-        }
-        KeyKind::Other => return Err(bad("unsupported key type")),
-        _ => {}
-    }
     let sig_oid = oid_str(&req.signature_algorithm.algorithm);
-    let alg = verification_algorithm(&sig_oid, key)
-        .ok_or_else(|| bad(&format!("unsupported signature algorithm {sig_oid}")))?;
-    UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
-        .verify(info.raw, req.signature_value.data.as_ref())
-        .map_err(|_| bad("the signature does not verify (no proof of possession)"))?;
+    let signature = match verification_algorithm(&sig_oid, key) {
+        None => Err(format!("unsupported signature algorithm {sig_oid}")),
+        Some(alg) => UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
+            .verify(info.raw, req.signature_value.data.as_ref())
+            .map_err(|_| "the signature does not verify (no proof of possession)".to_owned()),
+    };
 
     let common_name = info.subject.iter_common_name().next().map(|cn| {
         cn.as_str()
@@ -205,14 +218,17 @@ pub fn parse(der: &[u8], policy: &KeyPolicy) -> Result<Csr, EnrollError> {
             }
         }
     }
-    Ok(Csr {
-        der: der.to_vec(),
-        subject,
-        common_name,
-        key,
-        spki_der: spki.raw.to_vec(),
-        signature_algorithm: sig_oid,
-        device_id,
-        extensions,
-    })
+    Ok((
+        Csr {
+            der: der.to_vec(),
+            subject,
+            common_name,
+            key,
+            spki_der: spki.raw.to_vec(),
+            signature_algorithm: sig_oid,
+            device_id,
+            extensions,
+        },
+        signature,
+    ))
 }
