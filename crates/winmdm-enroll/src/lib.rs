@@ -64,3 +64,63 @@ pub fn soap_response(status: http::StatusCode, xml: String) -> http::Response<Ve
         .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
     r
 }
+
+/// Entry points shared by the fuzz targets (`fuzz/`) and the corpus replay tests.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Discovery: parse, and answer when it parses. Must never panic.
+    pub fn discovery_one(data: &[u8]) {
+        match crate::discovery::parse_discover(data) {
+            Ok(req) => {
+                let config = crate::discovery::DiscoveryConfig::federated("https://mdm.example/e");
+                match crate::discovery::discover_response(&config, &req) {
+                    Ok(xml) => assert!(
+                        crate::soap::envelope(xml.as_bytes(), &Default::default()).is_ok(),
+                        "our response does not parse"
+                    ),
+                    Err(e) => {
+                        let _ = e.fault().to_xml(req.message_id.as_deref(), "t");
+                    }
+                }
+            }
+            Err(e) => {
+                let xml = e.fault().to_xml(None, "t");
+                assert!(
+                    crate::fault::parse_fault(xml.as_bytes()).is_ok(),
+                    "our fault does not parse"
+                );
+            }
+        }
+    }
+
+    /// WSTEP: parse, read every context item, and try the CSR. Must never panic.
+    pub fn rst_one(data: &[u8]) {
+        if let Ok(r) = crate::wstep::parse_rst(data) {
+            let c = &r.context;
+            let _ = (
+                c.enrollment_type(),
+                c.device_id(),
+                c.os_edition(),
+                c.macs(),
+                c.imeis(),
+                c.ux_initiated(),
+            );
+            if let Ok(der) = r.csr_der() {
+                let _ = crate::csr::inspect(&der);
+            }
+            let _ = r.pkcs7_der();
+        }
+    }
+
+    /// CSR parsing and verification. Must never panic.
+    pub fn csr_one(data: &[u8]) {
+        let _ = crate::csr::inspect(data);
+        let _ = crate::csr::parse(
+            data,
+            &crate::csr::KeyPolicy {
+                min_rsa_bits: 1024,
+                allow_ecdsa: true,
+            },
+        );
+    }
+}
