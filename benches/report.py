@@ -16,7 +16,11 @@ for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "repor
     ceilings = {k: v for k, v in results.items() if k.startswith("ceiling")}
     if not ceilings:
         continue
-    ceiling_name, ceiling = next(iter(sorted(ceilings.items())))
+    if len(ceilings) == 1:
+        ceiling_name, ceiling = next(iter(ceilings.items()))
+    else:
+        # Several ceilings: the operation needs all of them, so the bound is their sum.
+        ceiling_name, ceiling = " + ".join(sorted(ceilings)), sum(ceilings.values())
     print(f"{group.name}: ceiling {ceiling_name} = {ceiling / 1000:.2f} us")
     for name, mean in sorted(results.items()):
         print(f"  {name:45s} {mean / 1000:9.2f} us  {mean / ceiling:5.2f}x")

@@ -4,10 +4,17 @@
 //! the protocols a Windows device speaks after the Terms-of-Use page and before OMA-DM
 //! management ([MS-MDE2] discovery, [MS-XCEP] policy, [MS-WSTEP] issuance and renewal).
 //!
-//! What ships today is the enrollment error vocabulary, [`hresult`]: the `HRESULT`s
-//! Windows shows when enrollment fails (`MENROLL_E_*`, `DSREG_E_*`, and `0x8019xxxx`
-//! HTTP statuses), with the names, message IDs and texts Microsoft documents, so a server
-//! can pick the right SOAP fault and a support engineer can read a device's event log.
+//! * [`discovery`] — the `GET` probe and `Discover` → `DiscoverResponse`;
+//! * [`xcep`] — `GetPolicies` → `GetPoliciesResponse` from a typed certificate policy;
+//! * [`wstep`] — `RequestSecurityToken`: token, PKCS#10 or PKCS#7, `AdditionalContext`;
+//! * [`csr`] — Windows CSRs parsed permissively, proof of possession verified;
+//! * [`issue`] — issuance in two steps through a [`issue::CertificateSigner`], and the
+//!   RSTRC with the [`provisioning`] document;
+//! * [`renewal`] — ROBO renewal and recovery;
+//! * [`fault`] — errors and their one mapping to SOAP faults;
+//! * [`enrollment_data`] — the trait through which the Terms-of-Use `OpaqueBlob` is
+//!   verified (implemented by `winmdm-tou`);
+//! * [`hresult`] — the `HRESULT`s Windows shows when enrollment fails.
 //!
 //! ```
 //! use winmdm_enroll::hresult::HResult;
@@ -21,11 +28,8 @@
 //! # Ok::<(), winmdm_enroll::hresult::ParseHResultError>(())
 //! ```
 //!
-//! [`enrollment_data`] defines how the enrollment endpoint checks the Terms-of-Use
-//! `OpaqueBlob` that arrives as the `EnrollmentData` context item (implemented by
-//! `winmdm-tou`).
-//!
-//! This crate does not store certificates or keys, and performs no I/O.
+//! This crate stores nothing and performs no I/O: bytes in, XML out; time and randomness
+//! come from the caller.
 //!
 //! Sources: Microsoft Learn "Microsoft Entra integration with MDM" § Error codes (the
 //! included table `mdm-enrollment-error-codes.md`, 2023-04-06); [MS-MDE2] §2.2.10 (SOAP

@@ -365,3 +365,72 @@ fn rst_samples_parse_with_every_context_item_in_order() {
     let err = wstep::parse_rst(body(10).as_bytes()).unwrap_err();
     assert_eq!(err.fault().subcode, "s:MessageFormat");
 }
+
+#[test]
+fn enrollment_data_is_verified_through_the_trait() {
+    use winmdm_enroll::enrollment_data::{
+        EnrollmentData, EnrollmentDataError, EnrollmentDataVerifier, TokenIdentity,
+    };
+    use winmdm_enroll::wstep;
+    /// Accepts only the blob "good-blob" for Alice.
+    struct Verifier;
+    impl EnrollmentDataVerifier for Verifier {
+        fn verify(
+            &self,
+            blob: &str,
+            who: &TokenIdentity<'_>,
+            now: u64,
+        ) -> Result<EnrollmentData, EnrollmentDataError> {
+            if blob != "good-blob" {
+                return Err(EnrollmentDataError::Tampered);
+            }
+            if who.object_id != "alice" {
+                return Err(EnrollmentDataError::OtherUser);
+            }
+            Ok(EnrollmentData {
+                tenant_id: who.tenant_id.into(),
+                object_id: who.object_id.into(),
+                client_request_id: "c".into(),
+                accepted_at: now,
+                organization_owned: true,
+                vendor_data: None,
+            })
+        }
+    }
+    let with = |blob: &str| {
+        let b = body(11).replace(
+            "3J4KLJ9SDJFAL93JLAKHJSDFJHAO83HAKSHFLAHSKFNHNPA2934342",
+            blob,
+        );
+        wstep::parse_rst(b.as_bytes()).unwrap()
+    };
+    let alice = TokenIdentity {
+        tenant_id: "t",
+        object_id: "alice",
+    };
+    let data = with("good-blob")
+        .verify_enrollment_data(&Verifier, &alice, 5)
+        .unwrap()
+        .unwrap();
+    assert!(data.organization_owned);
+    let err = with("forged")
+        .verify_enrollment_data(&Verifier, &alice, 5)
+        .unwrap_err();
+    assert_eq!(err.fault().errortype, Some("InvalidEnrollmentData"));
+    let bob = TokenIdentity {
+        tenant_id: "t",
+        object_id: "bob",
+    };
+    assert!(
+        with("good-blob")
+            .verify_enrollment_data(&Verifier, &bob, 5)
+            .is_err()
+    );
+    // No EnrollmentData item at all: nothing to verify.
+    let none = body(11).replace("Name=\"EnrollmentData\"", "Name=\"Other\"");
+    let r = wstep::parse_rst(none.as_bytes()).unwrap();
+    assert_eq!(
+        r.verify_enrollment_data(&Verifier, &alice, 5).unwrap(),
+        None
+    );
+}
