@@ -117,11 +117,11 @@ fn enroll(c: &mut Criterion) {
     let csr_sig = req.signature_value.data.to_vec();
     let csr_key = ParsedPublicKey::new(
         &signature::RSA_PKCS1_2048_8192_SHA256,
-        req.certification_request_info
+        &*req
+            .certification_request_info
             .subject_pki
             .subject_public_key
-            .data
-            .to_vec(),
+            .data,
     )
     .unwrap();
     csr_key.verify_sig(&csr_info, &csr_sig).unwrap();
