@@ -35,7 +35,47 @@ pub struct Characteristic {
     pub children: Vec<Self>,
 }
 
+/// The CSPs a provisioning document may configure during enrollment (Microsoft Learn
+/// "Federated authentication device enrollment": the rest wait for OMA-DM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollmentCsp {
+    /// `Policy`.
+    Policy,
+    /// `RootCATrustedCertificates`.
+    RootCaTrustedCertificates,
+    /// `ClientCertificateInstall`.
+    ClientCertificateInstall,
+    /// `EnterpriseModernAppManagement`.
+    EnterpriseModernAppManagement,
+    /// `PassportForWork`.
+    PassportForWork,
+    /// `DMClient` (beyond the provider node this crate writes).
+    DmClient,
+    /// `CertificateStore` (beyond the stores this crate writes).
+    CertificateStore,
+}
+
+impl EnrollmentCsp {
+    /// The characteristic type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Policy => "Policy",
+            Self::RootCaTrustedCertificates => "RootCATrustedCertificates",
+            Self::ClientCertificateInstall => "ClientCertificateInstall",
+            Self::EnterpriseModernAppManagement => "EnterpriseModernAppManagement",
+            Self::PassportForWork => "PassportForWork",
+            Self::DmClient => "DMClient",
+            Self::CertificateStore => "CertificateStore",
+        }
+    }
+}
+
 impl Characteristic {
+    /// The top-level characteristic of a CSP usable during enrollment.
+    pub fn csp(csp: EnrollmentCsp) -> Self {
+        Self::new(csp.as_str())
+    }
+
     /// A characteristic of `type`.
     pub fn new(r#type: impl Into<String>) -> Self {
         Self {
@@ -197,7 +237,8 @@ pub struct ProvisioningConfig {
     pub ent_device_name: Option<String>,
     /// `UPN` (user enrollments).
     pub upn: Option<String>,
-    /// Vendor characteristics appended at the top level.
+    /// Vendor characteristics appended at the top level (start them with
+    /// [`Characteristic::csp`]).
     pub extra: Vec<Characteristic>,
 }
 
