@@ -152,6 +152,42 @@ fn enroll(c: &mut Criterion) {
         b.iter(|| ca_key.sign(&rng, black_box(&tbs)).unwrap())
     });
     group.bench_function("winmdm_enroll/full_rst", |b| b.iter(full));
+    // Where the time goes.
+    let req = wstep::parse_rst(body.as_bytes()).unwrap();
+    let jwt = req.token.as_ref().and_then(|t| t.jwt()).unwrap().to_owned();
+    let (pending, _) = issue::begin(
+        &req,
+        &Requester::default(),
+        &IssuancePolicy::default(),
+        tk::NOW,
+        [9; 16],
+    )
+    .unwrap();
+    let signed = issuer.sign(&pending.template).unwrap();
+    group.bench_function("stage/parse_rst", |b| {
+        b.iter(|| wstep::parse_rst(black_box(body.as_bytes())).unwrap())
+    });
+    group.bench_function("stage/validate_token", |b| {
+        b.iter(|| validator.validate(black_box(&jwt), now).unwrap())
+    });
+    group.bench_function("stage/begin_csr", |b| {
+        b.iter(|| {
+            issue::begin(
+                black_box(&req),
+                &Requester::default(),
+                &IssuancePolicy::default(),
+                tk::NOW,
+                [9; 16],
+            )
+            .unwrap()
+        })
+    });
+    group.bench_function("stage/sign_certificate", |b| {
+        b.iter(|| issuer.sign(black_box(&pending.template)).unwrap())
+    });
+    group.bench_function("stage/complete", |b| {
+        b.iter(|| issue::complete(black_box(&pending), &signed, &config, tk::NOW))
+    });
     group.finish();
 }
 

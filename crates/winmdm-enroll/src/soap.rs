@@ -5,6 +5,10 @@
 //! (documentation samples carry stray white space). DTDs and unknown entities are refused.
 //! Both SOAP 1.1 and SOAP 1.2 envelopes are read.
 
+use std::borrow::Cow;
+
+use compact_str::CompactString;
+
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
@@ -79,20 +83,21 @@ pub enum SoapError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
     /// Namespace URI (empty for unprefixed attributes).
-    pub ns: String,
+    pub ns: Cow<'static, str>,
     /// Local name.
-    pub name: String,
+    pub name: CompactString,
     /// Unescaped value.
-    pub value: String,
+    pub value: CompactString,
 }
 
 /// An element.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Element {
-    /// Namespace URI (trimmed; empty when unbound).
-    pub ns: String,
+    /// Namespace URI (trimmed; empty when unbound). The namespaces of enrollment
+    /// messages are shared constants, so reading a document does not allocate for them.
+    pub ns: Cow<'static, str>,
     /// Local name.
-    pub name: String,
+    pub name: CompactString,
     /// Attributes, namespace declarations excluded.
     pub attrs: Vec<Attr>,
     /// Child elements in order.
@@ -152,10 +157,34 @@ fn predefined(name: &str) -> Option<char> {
     }
 }
 
-fn ns_of(r: &ResolveResult<'_>) -> String {
+/// Namespaces enrollment messages use, shared rather than allocated per element.
+const KNOWN_NS: &[&str] = &[
+    SOAP12,
+    SOAP11,
+    WSA,
+    WSSE,
+    WSU,
+    "http://docs.oasis-open.org/ws-sx/ws-trust/200512",
+    "http://schemas.xmlsoap.org/ws/2006/12/authorization",
+    "http://schemas.microsoft.com/windows/pki/2009/01/enrollment",
+    "http://schemas.microsoft.com/windows/pki/2009/01/enrollmentpolicy",
+    "http://schemas.microsoft.com/windows/management/2012/01/enrollment",
+    "http://schemas.microsoft.com/windows/management/2012/01/enrollment/",
+    "http://www.w3.org/2001/XMLSchema-instance",
+    "http://www.w3.org/XML/1998/namespace",
+    "http://schemas.microsoft.com/2004/09/ServiceModel/Diagnostics",
+];
+
+fn ns_of(r: &ResolveResult<'_>) -> Cow<'static, str> {
     match r {
-        ResolveResult::Bound(ns) => ns.into_inner().trim().to_owned(),
-        _ => String::new(),
+        ResolveResult::Bound(ns) => {
+            let ns = ns.into_inner().trim();
+            match KNOWN_NS.iter().find(|k| **k == ns) {
+                Some(k) => Cow::Borrowed(k),
+                None => Cow::Owned(ns.to_owned()),
+            }
+        }
+        _ => Cow::Borrowed(""),
     }
 }
 
@@ -194,7 +223,7 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                 }
                 let mut el = Element {
                     ns: ns_of(&resolved),
-                    name: e.local_name().into_inner().to_owned(),
+                    name: CompactString::new(e.local_name().into_inner()),
                     ..Element::default()
                 };
                 for a in e.attributes() {
@@ -204,13 +233,13 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                         continue;
                     }
                     let (ans, local) = reader.resolver().resolve_attribute(key);
-                    let value = a
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|err| xml_err(&reader, &err))?
-                        .into_owned();
+                    let value = CompactString::new(
+                        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map_err(|err| xml_err(&reader, &err))?,
+                    );
                     el.attrs.push(Attr {
                         ns: ns_of(&ans),
-                        name: local.into_inner().to_owned(),
+                        name: CompactString::new(local.into_inner()),
                         value,
                     });
                 }
@@ -236,7 +265,10 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                 }
             }
             Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
+                // White space between elements carries nothing (values are trimmed).
+                if let Some(top) = stack.last_mut()
+                    && !t.bytes().all(|b| b.is_ascii_whitespace())
+                {
                     top.text.push_str(&t);
                 }
             }
@@ -301,23 +333,28 @@ pub struct Envelope {
 /// # Errors
 /// See [`SoapError`].
 pub fn envelope(xml: &[u8], limits: &Limits) -> Result<Envelope, SoapError> {
-    let root = parse(xml, limits)?;
+    let mut root = parse(xml, limits)?;
     if !root.name.eq_ignore_ascii_case("Envelope") {
         return Err(SoapError::NotSoap("root is not Envelope"));
     }
-    let version = match root.ns.as_str() {
+    let version = match &*root.ns {
         SOAP12 => SoapVersion::Soap12,
         SOAP11 => SoapVersion::Soap11,
         _ => return Err(SoapError::NotSoap("unknown envelope namespace")),
     };
-    let header = root.child_named("Header").cloned().unwrap_or_default();
-    let body = root
-        .child_named("Body")
-        .ok_or(SoapError::NotSoap("no Body"))?
-        .children
-        .first()
-        .cloned()
-        .ok_or(SoapError::NotSoap("empty Body"))?;
+    // Move the parts out rather than copy them.
+    let take = |root: &mut Element, name: &str| {
+        root.children
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+            .map(|i| root.children.swap_remove(i))
+    };
+    let header = take(&mut root, "Header").unwrap_or_default();
+    let mut body = take(&mut root, "Body").ok_or(SoapError::NotSoap("no Body"))?;
+    if body.children.is_empty() {
+        return Err(SoapError::NotSoap("empty Body"));
+    }
+    let body = body.children.swap_remove(0);
     let text = |n: &str| header.child_named(n).map(|e| e.text().to_owned());
     Ok(Envelope {
         version,
@@ -361,7 +398,7 @@ mod tests {
         assert_eq!(e.message_id.as_deref(), Some("urn:uuid: 1"));
         assert_eq!(
             (
-                e.body.ns.as_str(),
+                &*e.body.ns,
                 e.body.name.as_str(),
                 e.body.text.as_str()
             ),

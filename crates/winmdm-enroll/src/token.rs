@@ -28,15 +28,21 @@ pub const PKCS7_VALUE_TYPE: &str =
 /// # Errors
 /// [`EnrollError::Unexpected`] when it is not base64 in either alphabet.
 pub fn tolerant_base64(text: &str) -> Result<Vec<u8>, EnrollError> {
-    let cleaned: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .trim_end_matches('=')
-        .to_owned();
+    let bytes = text.as_bytes();
+    let owned: Vec<u8>;
+    // Fast path: no white space to remove (the usual case), decode in place.
+    let mut cleaned: &[u8] = if bytes.iter().any(u8::is_ascii_whitespace) {
+        owned = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        &owned
+    } else {
+        bytes
+    };
+    while let [rest @ .., b'='] = cleaned {
+        cleaned = rest;
+    }
     STANDARD_NO_PAD
-        .decode(&cleaned)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(&cleaned))
+        .decode(cleaned)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(cleaned))
         .map_err(|_| EnrollError::Unexpected("binary security token is not base64".into()))
 }
 
@@ -86,13 +92,22 @@ impl SecurityToken {
 }
 
 fn is_compact_jws(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 3
-        && parts[..2].iter().all(|p| !p.is_empty())
-        && parts.iter().all(|p| {
-            p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    let mut dots = 0;
+    let mut segment_len = 0;
+    for b in s.bytes() {
+        if b == b'.' {
+            if segment_len == 0 || dots == 2 {
+                return false;
+            }
+            dots += 1;
+            segment_len = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            segment_len += 1;
+        } else {
+            return false;
+        }
+    }
+    dots == 2
 }
 
 /// Reads a `BinarySecurityToken` element into a token.
@@ -111,7 +126,10 @@ pub fn from_binary(bst: &Element) -> Result<SecurityToken, EnrollError> {
         let decoded = tolerant_base64(text)
             .ok()
             .and_then(|d| String::from_utf8(d).ok())
-            .map(|t| t.trim().to_owned())
+            .map(|t| match t.trim() {
+                trimmed if trimmed.len() == t.len() => t,
+                trimmed => trimmed.to_owned(),
+            })
             .filter(|t| is_compact_jws(t));
         match decoded {
             Some(jwt) => return Ok(SecurityToken::Jwt(jwt)),
