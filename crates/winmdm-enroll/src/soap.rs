@@ -397,11 +397,7 @@ mod tests {
         assert_eq!(e.action.as_deref(), Some("urn:x"));
         assert_eq!(e.message_id.as_deref(), Some("urn:uuid: 1"));
         assert_eq!(
-            (
-                &*e.body.ns,
-                e.body.name.as_str(),
-                e.body.text.as_str()
-            ),
+            (&*e.body.ns, e.body.name.as_str(), e.body.text.as_str()),
             ("urn:y", "X", "t<A<c>")
         );
         assert_eq!(e.body.attr("k"), Some("a&b"));

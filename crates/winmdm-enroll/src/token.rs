@@ -32,7 +32,11 @@ pub fn tolerant_base64(text: &str) -> Result<Vec<u8>, EnrollError> {
     let owned: Vec<u8>;
     // Fast path: no white space to remove (the usual case), decode in place.
     let mut cleaned: &[u8] = if bytes.iter().any(u8::is_ascii_whitespace) {
-        owned = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        owned = bytes
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
         &owned
     } else {
         bytes
