@@ -169,9 +169,7 @@ impl EntraEmulator {
 
     /// Starts an emulator with `config` on an ephemeral loopback port.
     pub fn spawn_with(config: EmulatorConfig) -> std::io::Result<Self> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let (listener, addr) = crate::serve::bind_loopback()?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{addr}"),
             state: Mutex::new(EmulatorState {
@@ -183,25 +181,11 @@ impl EntraEmulator {
                 log: Vec::new(),
             }),
         });
-        let app = router(shared.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        std::thread::Builder::new()
-            .name(format!("entra-emulator-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                });
-            })?;
+        let tx = crate::serve::serve(
+            listener,
+            router(shared.clone()),
+            format!("entra-emulator-{}", addr.port()),
+        )?;
         Ok(Self {
             shared,
             shutdown: Some(tx),

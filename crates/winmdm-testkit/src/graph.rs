@@ -125,9 +125,7 @@ impl Drop for GraphEmulator {
 impl GraphEmulator {
     /// Starts an emulator on an ephemeral loopback port.
     pub fn spawn() -> std::io::Result<Self> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let (listener, addr) = crate::serve::bind_loopback()?;
         let shared = Arc::new(Shared {
             root: format!("http://{addr}"),
             state: Mutex::new(State {
@@ -142,24 +140,7 @@ impl GraphEmulator {
                 async move { handle(&shared, &method, &uri, &headers, &body) }
             }
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        std::thread::Builder::new()
-            .name(format!("graph-emulator-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                });
-            })?;
+        let tx = crate::serve::serve(listener, app, format!("graph-emulator-{}", addr.port()))?;
         Ok(Self {
             shared,
             shutdown: Some(tx),

@@ -35,4 +35,6 @@ pub mod graph;
 pub mod loopback;
 pub mod pki;
 pub mod samples;
+#[cfg(feature = "emulator")]
+mod serve;
 pub mod tools;

@@ -884,6 +884,30 @@ impl Session {
         }))
     }
 
+    /// Ends the session and answers `message` with only a header status of `code`.
+    fn refuse<'s>(
+        &'s mut self,
+        message: &SyncMl,
+        code: StatusCode,
+        reason: EndReason,
+        fingerprint: String,
+    ) -> Authenticated<'s> {
+        let end = end_session(&mut self.state, reason);
+        let mut header = status::header_status(message, code);
+        header.cmd_id = Some(1u32.into());
+        let reply = self.finish_reply(
+            message,
+            vec![Command::Status(header)],
+            true,
+            fingerprint,
+            None,
+        );
+        Authenticated::Refused(Reply {
+            end: Some(end),
+            ..reply
+        })
+    }
+
     /// Builds a reply message from `body`, records it as the answer to `message`.
     fn finish_reply(
         &mut self,
@@ -1053,20 +1077,12 @@ impl<'s> AuthStep<'s> {
                 ));
             }
             Verdict::Deny => {
-                let end = end_session(&mut session.state, EndReason::Denied);
-                let mut header = status::header_status(&message, StatusCode::FORBIDDEN);
-                header.cmd_id = Some(1u32.into());
-                let reply = session.finish_reply(
+                return session.refuse(
                     &message,
-                    vec![Command::Status(header)],
-                    true,
+                    StatusCode::FORBIDDEN,
+                    EndReason::Denied,
                     fingerprint,
-                    None,
                 );
-                return Authenticated::Refused(Reply {
-                    end: Some(end),
-                    ..reply
-                });
             }
             Verdict::Certificate => Ok((AuthMethod::Certificate, StatusCode::OK, false)),
             Verdict::Continue => match prior {
@@ -1133,20 +1149,12 @@ impl<'s> AuthStep<'s> {
                 let st = &mut session.state;
                 st.auth.failures = st.auth.failures.saturating_add(u32::from(cred.is_some()));
                 if st.auth.failures >= st.config.max_auth_failures {
-                    let end = end_session(st, EndReason::AuthenticationFailed);
-                    let mut header = status::header_status(&message, err.status_code());
-                    header.cmd_id = Some(1u32.into());
-                    let reply = session.finish_reply(
+                    return session.refuse(
                         &message,
-                        vec![Command::Status(header)],
-                        true,
+                        err.status_code(),
+                        EndReason::AuthenticationFailed,
                         fingerprint,
-                        None,
                     );
-                    return Authenticated::Refused(Reply {
-                        end: Some(end),
-                        ..reply
-                    });
                 }
                 let nonce_used = st.auth.nonce.clone();
                 st.auth.nonce = fresh_nonce.clone();
