@@ -148,6 +148,24 @@ fn enroll(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // For information: the same verify when the key must first be parsed, as for every
+    // new CSR (not counted in the ceiling sum).
+    let csr_key_der = req
+        .certification_request_info
+        .subject_pki
+        .subject_public_key
+        .data
+        .to_vec();
+    group.bench_function("info/rsa2048_csr_verify_unparsed_key", |b| {
+        b.iter(|| {
+            signature::UnparsedPublicKey::new(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                black_box(&csr_key_der),
+            )
+            .verify(black_box(&csr_info), black_box(&csr_sig))
+            .unwrap()
+        })
+    });
     group.bench_function("ceiling/p256_sign", |b| {
         b.iter(|| ca_key.sign(&rng, black_box(&tbs)).unwrap())
     });

@@ -8,7 +8,7 @@
 
 use core::fmt::Write as _;
 
-use crate::soap::escape;
+use crate::soap::escape_into;
 use crate::wstep::EnrollmentKind;
 
 /// A `parm`.
@@ -130,14 +130,22 @@ impl Characteristic {
     }
 
     fn write(&self, out: &mut String) {
-        let _ = write!(out, "<characteristic type=\"{}\">", escape(&self.r#type));
+        out.push_str("<characteristic type=\"");
+        escape_into(out, &self.r#type);
+        out.push_str("\">");
         for p in &self.parms {
-            let _ = write!(out, "<parm name=\"{}\"", escape(&p.name));
+            out.push_str("<parm name=\"");
+            escape_into(out, &p.name);
+            out.push('"');
             if let Some(v) = &p.value {
-                let _ = write!(out, " value=\"{}\"", escape(v));
+                out.push_str(" value=\"");
+                escape_into(out, v);
+                out.push('"');
             }
             if let Some(d) = p.datatype {
-                let _ = write!(out, " datatype=\"{d}\"");
+                out.push_str(" datatype=\"");
+                out.push_str(d);
+                out.push('"');
             }
             out.push_str("/>");
         }
@@ -305,7 +313,8 @@ pub fn build(
         EnrollmentKind::Full => "User",
         EnrollmentKind::Device => "System",
     };
-    let mut out = String::from("<wap-provisioningdoc version=\"1.1\">");
+    let mut out = String::with_capacity(4096 + 2 * (certs.root.len() + certs.issued.len()));
+    out.push_str("<wap-provisioningdoc version=\"1.1\">");
     Characteristic::new("CertificateStore")
         .child(
             Characteristic::new("Root").child(
