@@ -95,23 +95,21 @@ impl SecurityToken {
     }
 }
 
+/// Whether `s` has the shape of a compact JWS: three segments, the first two non-empty.
+/// (Only the shape: the validator checks everything else.)
 fn is_compact_jws(s: &str) -> bool {
-    let mut dots = 0;
-    let mut segment_len = 0;
-    for b in s.bytes() {
-        if b == b'.' {
-            if segment_len == 0 || dots == 2 {
-                return false;
-            }
-            dots += 1;
-            segment_len = 0;
-        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            segment_len += 1;
-        } else {
-            return false;
-        }
-    }
-    dots == 2
+    let b = s.as_bytes();
+    let Some(first) = b.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let rest = &b[first + 1..];
+    let Some(second) = rest.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    first > 0
+        && second > 0
+        && !rest[second + 1..].contains(&b'.')
+        && !b.iter().any(|c| c.is_ascii_whitespace() || *c == b'=')
 }
 
 /// Reads a `BinarySecurityToken` element into a token.
