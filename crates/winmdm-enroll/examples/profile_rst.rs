@@ -6,7 +6,8 @@ fn main() {
     let mut n = 0;
     for _ in 0..2000 {
         let r = winmdm_enroll::wstep::parse_rst(body.as_bytes()).expect("rst");
-        let (p, _) = winmdm_enroll::issue::begin(&r, &requester, &policy, 1_780_000_000, [1; 16]).expect("begin");
+        let (p, _) = winmdm_enroll::issue::begin(&r, &requester, &policy, 1_780_000_000, [1; 16])
+            .expect("begin");
         n += p.template.subject_cn.len();
     }
     println!("{n}");
