@@ -1,0 +1,112 @@
+//! The endpoint over loopback HTTP with the simulated Windows client: digest
+//! authentication, the queued `Get`, the printed result; unknown devices and WBXML refused.
+
+use winmdm_example_omadm::{DeviceCredentials, Endpoint, router};
+use winmdm_syncml::auth::Nonce;
+use winmdm_syncml::client::Device;
+use winmdm_testkit::loopback;
+
+fn start(endpoint: std::sync::Arc<Endpoint>) -> String {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let url = format!(
+        "http://{}/ManagementServer/MDM.svc",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        rt.block_on(async move { axum::serve(listener, router(endpoint)).await.unwrap() })
+    });
+    url
+}
+
+fn post(url: &str, body: Vec<u8>, content_type: &str) -> http::Response<Vec<u8>> {
+    loopback::send(
+        http::Request::post(url)
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_session_gets_the_queued_result() {
+    let endpoint = Endpoint::new();
+    let nonce = Nonce::from_bytes(vec![3; 16]);
+    endpoint.add_device(
+        "dev-1",
+        DeviceCredentials {
+            username: "u1".into(),
+            password: "p1".into(),
+            nonce: nonce.clone(),
+        },
+    );
+    let url = start(endpoint.clone());
+    let mut device = Device::new("dev-1", &url).with_digest("u1", "p1", nonce);
+    device.set_node("./DevDetail/SwV", "10.0.26100.2605");
+    let mut msg = device.start_session();
+    for _ in 0..10 {
+        let resp = post(
+            &url,
+            winmdm_syncml::encode(&msg).into_bytes(),
+            winmdm_syncml::CONTENT_TYPE,
+        );
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], winmdm_syncml::CONTENT_TYPE);
+        let reply = winmdm_syncml::decode(resp.body()).unwrap();
+        match device.respond(&reply) {
+            Some(next) => msg = next,
+            None => break,
+        }
+    }
+    assert!(device.session_over());
+    assert_eq!(
+        endpoint.results(),
+        [(
+            "dev-1".to_owned(),
+            "./DevDetail/SwV".to_owned(),
+            "10.0.26100.2605".to_owned()
+        )]
+    );
+    // A second session authenticates with the rotated nonce.
+    let mut msg = device.start_session();
+    for _ in 0..10 {
+        let resp = post(
+            &url,
+            winmdm_syncml::encode(&msg).into_bytes(),
+            winmdm_syncml::CONTENT_TYPE,
+        );
+        let reply = winmdm_syncml::decode(resp.body()).unwrap();
+        match device.respond(&reply) {
+            Some(next) => msg = next,
+            None => break,
+        }
+    }
+    assert_eq!(endpoint.results().len(), 2);
+}
+
+#[test]
+fn unknown_devices_and_wbxml_are_refused_without_a_trace() {
+    let endpoint = Endpoint::new();
+    let url = start(endpoint.clone());
+    let mut stranger =
+        Device::new("stranger", &url).with_digest("x", "y", Nonce::from_bytes(vec![1; 16]));
+    let msg = stranger.start_session();
+    let resp = post(
+        &url,
+        winmdm_syncml::encode(&msg).into_bytes(),
+        winmdm_syncml::CONTENT_TYPE,
+    );
+    assert_eq!(resp.status(), 401);
+    assert_eq!(endpoint.stored_sessions(), 0);
+    let resp = post(&url, vec![0x02, 0x00], winmdm_syncml::CONTENT_TYPE_WBXML);
+    assert_eq!(resp.status(), 415);
+    let resp = post(&url, b"not syncml".to_vec(), winmdm_syncml::CONTENT_TYPE);
+    assert_eq!(resp.status(), 400);
+}
