@@ -104,6 +104,9 @@ pub struct EmulatorConfig {
     pub token_lifetime: u64,
     /// Allowed clock skew when checking client assertions, in seconds.
     pub assertion_skew: u64,
+    /// Users who can sign in with the password grant (see [`EntraEmulator::token_url`]),
+    /// each in its tenant, all with [`entra::USER_PASSWORD`].
+    pub users: Vec<(Tenant, entra::User)>,
 }
 
 impl Default for EmulatorConfig {
@@ -113,6 +116,11 @@ impl Default for EmulatorConfig {
             apps: vec![AppRegistration::mdm_app()],
             token_lifetime: 3_599,
             assertion_skew: 300,
+            users: vec![
+                (CONTOSO, entra::ALICE),
+                (CONTOSO, entra::GUEST),
+                (FABRIKAM, entra::BOB),
+            ],
         }
     }
 }
@@ -557,6 +565,9 @@ fn token_response(
             "",
         );
     };
+    if grant_type == Some("password") {
+        return password_grant(state, tenant_segment, &form, now);
+    }
     if grant_type != Some("client_credentials") {
         return bad(
             StatusCode::BAD_REQUEST,
@@ -751,6 +762,93 @@ fn token_response(
             }),
         ),
         format!("{client_id} {credential_note}"),
+    )
+}
+
+/// The resource-owner password grant, as a device simulator signs in: a v2 user token
+/// for the MDM application (`scope` = `{MDM app ID or URI}/.default`) requested by the
+/// Windows client. The emulator's one extension is an optional `device_id` form field,
+/// which becomes the `deviceid` claim (real Entra takes it from the device's
+/// registration during join).
+fn password_grant(
+    state: &EmulatorState,
+    tenant_segment: &str,
+    form: &[(String, String)],
+    now: u64,
+) -> (Response, String) {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let username = field("username").unwrap_or_default();
+    let fail = |status, error: &str, code, description: &str| {
+        (
+            entra_error(status, error, code, description),
+            format!("password {username}"),
+        )
+    };
+    if field("client_id") != Some(entra::WINDOWS_CLIENT_APP_ID) {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700_016,
+            "Only the Windows client may use the password grant here.",
+        );
+    }
+    let Some(resource) = field("scope")
+        .and_then(|s| s.strip_suffix("/.default"))
+        .filter(|r| *r == entra::MDM_APP_ID || *r == entra::MDM_APP_ID_URI)
+    else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70_011,
+            "The scope must be the MDM application's /.default scope.",
+        );
+    };
+    let Some((tenant, user)) = state.config.users.iter().find(|(t, u)| {
+        u.upn.eq_ignore_ascii_case(username)
+            && (is_tenant_independent(tenant_segment)
+                || t.id.eq_ignore_ascii_case(tenant_segment)
+                || t.domain.eq_ignore_ascii_case(tenant_segment))
+    }) else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50_034,
+            "The user account does not exist in this directory.",
+        );
+    };
+    let password = field("password").unwrap_or_default();
+    if !constant_time_eq(password.as_bytes(), entra::USER_PASSWORD.as_bytes()) {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50_126,
+            "Error validating credentials due to invalid username or password.",
+        );
+    }
+    let lifetime = state.config.token_lifetime;
+    let mut token = AccessToken::v2(tenant, user)
+        .claim("aud", resource)
+        .signed_with(active_key(state.rotation))
+        .valid_between(now, now + lifetime);
+    if let Some(device_id) = field("device_id").filter(|d| !d.is_empty()) {
+        token = token.claim("deviceid", device_id);
+    }
+    (
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "token_type": "Bearer",
+                "scope": format!("{resource}/.default"),
+                "expires_in": lifetime,
+                "ext_expires_in": lifetime,
+                "access_token": token.sign(),
+            }),
+        ),
+        format!("password {}", user.upn),
     )
 }
 

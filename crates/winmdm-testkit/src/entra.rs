@@ -94,6 +94,9 @@ pub struct User {
     pub guest: bool,
 }
 
+/// The password of every test user at the emulator's password grant.
+pub const USER_PASSWORD: &str = "winmdm-test-password";
+
 /// A member of [`CONTOSO`].
 pub const ALICE: User = User {
     oid: "11111111-0000-4000-8000-0000000a11ce",

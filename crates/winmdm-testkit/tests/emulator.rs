@@ -329,3 +329,67 @@ fn issued_tokens_rotate_with_keys() {
     let (header, _) = entra::decode_unverified(&token).unwrap();
     assert_eq!(header["kid"], KEY_2.kid());
 }
+
+#[test]
+fn password_grant_issues_user_tokens_for_the_mdm() {
+    let emu = EntraEmulator::spawn().unwrap();
+    let device = "6a9d3c1e-0000-4000-8000-0000000d0e01";
+    let form = |user: &str, password: &str, scope: &str| {
+        vec![
+            ("grant_type", "password".to_owned()),
+            ("client_id", entra::WINDOWS_CLIENT_APP_ID.to_owned()),
+            ("username", user.to_owned()),
+            ("password", password.to_owned()),
+            ("scope", scope.to_owned()),
+            ("device_id", device.to_owned()),
+        ]
+    };
+    let mdm_scope = format!("{MDM_APP_ID}/.default");
+    let fields = form(entra::ALICE.upn, entra::USER_PASSWORD, &mdm_scope);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = loopback::post_form(&emu.token_url(CONTOSO.id), &fields).unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        String::from_utf8_lossy(resp.body())
+    );
+    let token = json(&resp)["access_token"].as_str().unwrap().to_owned();
+    let (_, claims) = entra::decode_unverified(&token).unwrap();
+    assert_eq!(claims["aud"], MDM_APP_ID);
+    assert_eq!(claims["tid"], CONTOSO.id);
+    assert_eq!(claims["oid"], entra::ALICE.oid);
+    assert_eq!(claims["deviceid"], device);
+    assert_eq!(claims["iss"], CONTOSO.v2_issuer());
+    assert!(claims["exp"].as_u64().unwrap() > now());
+
+    // Refusals: a wrong password, a user of another tenant, a scope other than the MDM's,
+    // and a client other than Windows.
+    for (fields, code) in [
+        (form(entra::ALICE.upn, "nope", &mdm_scope), 50_126),
+        (
+            form(entra::BOB.upn, entra::USER_PASSWORD, &mdm_scope),
+            50_034,
+        ),
+        (
+            form(entra::ALICE.upn, entra::USER_PASSWORD, GRAPH_SCOPE),
+            70_011,
+        ),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, got) = token_error(&emu, CONTOSO.id, &fields);
+        assert_eq!((status, got), (400, code));
+    }
+    let (status, error, _) = token_error(
+        &emu,
+        CONTOSO.id,
+        &[
+            ("grant_type", "password"),
+            ("client_id", MDM_APP_ID),
+            ("username", entra::ALICE.upn),
+            ("password", entra::USER_PASSWORD),
+            ("scope", &mdm_scope),
+        ],
+    );
+    assert_eq!((status, error.as_str()), (400, "unauthorized_client"));
+}
