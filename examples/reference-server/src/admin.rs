@@ -1,0 +1,191 @@
+//! The admin JSON API (its own listener; every request needs `Authorization: Bearer
+//! <admin secret>`):
+//!
+//! * `GET /devices` — every device: enrollment type, last check-in, login status,
+//!   compliance, unenrollment;
+//! * `GET /devices/{id}` — one device with its commands;
+//! * `POST /devices/{id}/commands` — queue a command (see
+//!   [`CommandSpec`](crate::commands::CommandSpec)); `201 {"id": …}`;
+//! * `GET /devices/{id}/commands` — its commands: state, status, results;
+//! * `PUT /devices/{id}/compliance` — `{"compliant": true}`: reported to Graph
+//!   (`isManaged` = true, `isCompliant`), then recorded; `204`, or `502` with Graph's
+//!   answer.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use axum::routing::{get, put};
+use serde_json::json;
+use winmdm_graph::api::{Compliance, DeviceRef};
+
+use crate::app::{App, now, respond};
+use crate::commands::CommandSpec;
+use crate::config::Secret;
+
+#[derive(Clone)]
+struct AdminState {
+    app: Arc<App>,
+    secret: Secret,
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    respond(
+        status,
+        Some("application/json"),
+        value.to_string().into_bytes(),
+    )
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({ "error": message }))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authorize(
+    State(state): State<AdminState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(p) if constant_time_eq(p.as_bytes(), state.secret.0.as_bytes()) => {
+            next.run(request).await
+        }
+        _ => {
+            let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized");
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r
+        }
+    }
+}
+
+fn storage_error(e: &crate::store::StoreError) -> Response<Body> {
+    tracing::error!(error = %e, "storage");
+    error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+}
+
+async fn devices(State(s): State<AdminState>) -> Response<Body> {
+    match s.app.store.devices() {
+        Ok(list) => json_response(StatusCode::OK, &json!({ "devices": list })),
+        Err(e) => storage_error(&e),
+    }
+}
+
+async fn device(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
+    match (s.app.store.device(&id), s.app.store.commands(&id)) {
+        (Ok(Some(d)), Ok(commands)) => json_response(
+            StatusCode::OK,
+            &json!({ "device": d, "commands": commands }),
+        ),
+        (Ok(None), _) => error(StatusCode::NOT_FOUND, "no such device"),
+        (Err(e), _) | (_, Err(e)) => storage_error(&e),
+    }
+}
+
+async fn commands(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
+    match s.app.store.device(&id) {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no such device"),
+        Err(e) => return storage_error(&e),
+    }
+    match s.app.store.commands(&id) {
+        Ok(list) => json_response(StatusCode::OK, &json!({ "commands": list })),
+        Err(e) => storage_error(&e),
+    }
+}
+
+async fn queue(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    if !headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send application/json");
+    }
+    let spec: CommandSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("not a command: {e}")),
+    };
+    if let Err(why) = spec.check() {
+        return error(StatusCode::BAD_REQUEST, &why);
+    }
+    match s.app.store.device(&id) {
+        Ok(Some(d)) if d.unenrolled_at.is_none() => {}
+        Ok(_) => return error(StatusCode::NOT_FOUND, "no such enrolled device"),
+        Err(e) => return storage_error(&e),
+    }
+    match s.app.store.queue(&id, &spec, now()) {
+        Ok(cmd) => json_response(StatusCode::CREATED, &json!({ "id": cmd })),
+        Err(e) => storage_error(&e),
+    }
+}
+
+async fn compliance(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        compliant: bool,
+    }
+    let Ok(Body { compliant }) = serde_json::from_slice::<Body>(&body) else {
+        return error(StatusCode::BAD_REQUEST, r#"send {"compliant": true|false}"#);
+    };
+    let device = match s.app.store.device(&id) {
+        Ok(Some(d)) => d,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no such device"),
+        Err(e) => return storage_error(&e),
+    };
+    match s
+        .app
+        .graph
+        .report_compliance(
+            &device.tenant_id,
+            DeviceRef::DeviceId(&device.device_id),
+            Compliance::managed(compliant),
+        )
+        .await
+    {
+        Ok(()) => match s.app.store.set_compliance(&id, compliant) {
+            Ok(()) => respond(StatusCode::NO_CONTENT, None, Vec::new()),
+            Err(e) => storage_error(&e),
+        },
+        Err(e) => error(StatusCode::BAD_GATEWAY, &format!("Graph: {e}")),
+    }
+}
+
+/// The admin routes, all behind the bearer secret.
+pub fn router(app: Arc<App>, secret: Secret) -> Router {
+    let state = AdminState { app, secret };
+    Router::new()
+        .route("/devices", get(devices))
+        .route("/devices/{id}", get(device))
+        .route("/devices/{id}/commands", get(commands).post(queue))
+        .route("/devices/{id}/compliance", put(compliance))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}

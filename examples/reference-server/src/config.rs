@@ -1,0 +1,313 @@
+//! Configuration: a JSON file, then environment variables and flags (see `main.rs`), over
+//! defaults that need nothing at all.
+//!
+//! Every default can be replaced:
+//! * no `entra.authority` → an embedded Entra emulator on loopback issues and publishes
+//!   the tokens;
+//! * no `graph.url` → an embedded Graph emulator receives compliance reports;
+//! * no `ca` → a development CA generated on first start and kept in the data directory;
+//! * no `tls` → a server certificate for `localhost`/`127.0.0.1` from that CA;
+//! * no `admin_secret` → one generated on first start, in `<data_dir>/admin-secret`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::commands::CommandSpec;
+
+/// A secret string: `[redacted]` in `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, the development CA and generated secrets live.
+    pub data_dir: PathBuf,
+    /// The device-facing HTTPS listener.
+    pub listen: SocketAddr,
+    /// The admin API listener (keep it on loopback or a management network).
+    pub admin_listen: SocketAddr,
+    /// How devices reach the server (`https://host:port`); default `https://<listen>`.
+    pub public_url: Option<String>,
+    /// The admin API's bearer secret; generated on first start when absent.
+    pub admin_secret: Option<Secret>,
+    /// Where device tokens come from.
+    pub entra: EntraConfig,
+    /// Where compliance is reported.
+    pub graph: GraphConfig,
+    /// The CA that issues device certificates.
+    pub ca: PemPair,
+    /// The HTTPS server certificate.
+    pub tls: PemPair,
+    /// Enrollment policy.
+    pub enrollment: EnrollmentConfig,
+    /// Management policy.
+    pub management: ManagementConfig,
+    /// The Terms of Use shown to users.
+    pub terms: TermsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("winmdm-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 8444)),
+            public_url: None,
+            admin_secret: None,
+            entra: EntraConfig::default(),
+            graph: GraphConfig::default(),
+            ca: PemPair::default(),
+            tls: PemPair::default(),
+            enrollment: EnrollmentConfig::default(),
+            management: ManagementConfig::default(),
+            terms: TermsConfig::default(),
+        }
+    }
+}
+
+/// Token validation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntraConfig {
+    /// The authority serving OIDC metadata and JWKS (`https://login.microsoftonline.com`,
+    /// a national cloud, or another issuer with the same layout). `None`: the embedded
+    /// emulator.
+    pub authority: Option<String>,
+    /// Tenants whose users may enroll (IDs). There is no "any tenant".
+    pub tenants: Vec<String>,
+    /// Accepted audiences: the MDM application's ID and ID URI.
+    pub audiences: Vec<String>,
+}
+
+impl Default for EntraConfig {
+    fn default() -> Self {
+        use winmdm_testkit::entra;
+        Self {
+            authority: None,
+            tenants: vec![entra::CONTOSO.id.to_owned()],
+            audiences: vec![
+                entra::MDM_APP_ID.to_owned(),
+                entra::MDM_APP_ID_URI.to_owned(),
+            ],
+        }
+    }
+}
+
+/// Microsoft Graph.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphConfig {
+    /// The Graph base URL (`https://graph.microsoft.com/v1.0`). `None`: the embedded
+    /// emulator.
+    pub url: Option<String>,
+    /// The token authority for app-only tokens; default: `entra.authority`.
+    pub authority: Option<String>,
+    /// The MDM application's client ID.
+    pub client_id: String,
+    /// Its client secret (default: the testkit's, for the embedded emulators).
+    pub client_secret: Option<Secret>,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            authority: None,
+            client_id: winmdm_testkit::entra::MDM_APP_ID.to_owned(),
+            client_secret: None,
+        }
+    }
+}
+
+/// A certificate and its private key, both PEM files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PemPair {
+    /// The certificate (PEM).
+    pub cert: Option<PathBuf>,
+    /// The PKCS#8 private key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+/// Enrollment policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollmentConfig {
+    /// Device certificate validity, days.
+    pub validity_days: u64,
+    /// How long before expiry renewal opens, days.
+    pub renewal_window_days: u64,
+    /// The DMClient provider ID.
+    pub provider_id: String,
+    /// The account name Windows shows.
+    pub name: String,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        Self {
+            validity_days: 365,
+            renewal_window_days: 60,
+            provider_id: "winmdm".to_owned(),
+            name: "winmdm reference server".to_owned(),
+        }
+    }
+}
+
+/// Management policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManagementConfig {
+    /// Management requests handled at once; more get 429 with `Retry-After`.
+    pub max_in_flight: usize,
+    /// The `Retry-After` of a 429, seconds.
+    pub retry_after_secs: u64,
+    /// Commands queued for every newly enrolled device.
+    pub initial_commands: Vec<CommandSpec>,
+}
+
+impl Default for ManagementConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 64,
+            retry_after_secs: 5,
+            initial_commands: vec![
+                CommandSpec::Get {
+                    targets: vec!["./DevDetail/SwV".into(), "./DevInfo/Mod".into()],
+                },
+                CommandSpec::Replace {
+                    target: "./Vendor/MSFT/Policy/Config/Update/ActiveHoursStart".into(),
+                    format: "int".into(),
+                    data: "8".into(),
+                },
+                CommandSpec::Exec {
+                    target: "./Vendor/MSFT/Defender/QuickScan".into(),
+                    format: None,
+                    data: None,
+                },
+            ],
+        }
+    }
+}
+
+/// The Terms of Use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TermsConfig {
+    /// The heading.
+    pub title: String,
+    /// The text (plain; paragraphs separated by blank lines).
+    pub text: String,
+}
+
+impl Default for TermsConfig {
+    fn default() -> Self {
+        Self {
+            title: "Device management".to_owned(),
+            text: "Your organization manages work data and settings on this device. \
+                   It can see the device's model, operating system and compliance, \
+                   never your personal files."
+                .to_owned(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// A value is unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a JSON configuration file (unknown keys are errors).
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Checks values that serde cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.entra.tenants.is_empty() {
+            return bad("entra.tenants is empty: name the tenants whose devices may enroll");
+        }
+        if self.entra.audiences.is_empty() {
+            return bad("entra.audiences is empty: name the MDM application's ID and ID URI");
+        }
+        if self.entra.authority.is_some() && self.graph.url.is_some() {
+            // External services need real credentials: the testkit secret cannot work.
+            if self.graph.client_secret.is_none() {
+                return bad("graph.client_secret is required with an external Graph");
+            }
+        }
+        if self.ca.cert.is_some() != self.ca.key.is_some() {
+            return bad("ca.cert and ca.key go together");
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return bad("tls.cert and tls.key go together");
+        }
+        if self.enrollment.validity_days == 0 {
+            return bad("enrollment.validity_days must be at least 1");
+        }
+        if self.management.max_in_flight == 0 {
+            return bad("management.max_in_flight must be at least 1");
+        }
+        if let Some(u) = &self.public_url {
+            match url::Url::parse(u) {
+                Ok(p) if p.scheme() == "https" || p.scheme() == "http" => {}
+                _ => return bad("public_url must be an http(s) URL"),
+            }
+        }
+        Ok(())
+    }
+
+    /// How devices reach the server.
+    pub fn public_url(&self) -> String {
+        self.public_url.as_deref().map_or_else(
+            || format!("https://{}", self.listen),
+            |u| u.trim_end_matches('/').to_owned(),
+        )
+    }
+}

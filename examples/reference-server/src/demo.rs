@@ -1,0 +1,341 @@
+//! `winmdm-server --demo`: a fresh server (temporary data directory, ephemeral loopback
+//! ports, embedded Entra and Graph emulators, a new development CA) and the testkit's
+//! simulated Windows device, through the whole flow over HTTPS, with the admin API
+//! exercised between sessions. Prints a transcript; succeeds only if every step did.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use winmdm_testkit::entra;
+use winmdm_testkit::graph::EmulatedDevice;
+use winmdm_testkit::simulator::{self, SimulatorConfig, Step, TokenSource};
+
+use crate::config::Config;
+use crate::{Running, start};
+
+struct Admin {
+    http: reqwest::Client,
+    url: String,
+    secret: String,
+}
+
+impl Admin {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        with_secret: bool,
+    ) -> Result<(u16, Value), String> {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if with_secret {
+            req = req.bearer_auth(&self.secret);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+}
+
+async fn timed<F>(name: &'static str, f: F) -> Step
+where
+    F: Future<Output = Result<(Option<u16>, String), (Option<u16>, String)>>,
+{
+    let started = Instant::now();
+    let r = f.await;
+    let elapsed = started.elapsed();
+    match r {
+        Ok((status, text)) => Step {
+            name,
+            status,
+            elapsed,
+            outcome: Ok(text),
+        },
+        Err((status, text)) => Step {
+            name,
+            status,
+            elapsed,
+            outcome: Err(text),
+        },
+    }
+}
+
+async fn initial_commands_done(
+    admin: &Admin,
+    device: &str,
+) -> Result<(Option<u16>, String), (Option<u16>, String)> {
+    let (status, body) = admin
+        .call(
+            reqwest::Method::GET,
+            &format!("/devices/{device}/commands"),
+            None,
+            true,
+        )
+        .await
+        .map_err(|e| (None, e))?;
+    let list = body["commands"].as_array().cloned().unwrap_or_default();
+    if status != 200 || list.is_empty() {
+        return Err((Some(status), "no commands".into()));
+    }
+    let pending: Vec<_> = list.iter().filter(|c| c["state"] != "done").collect();
+    if !pending.is_empty() {
+        return Err((Some(status), format!("{} commands not done", pending.len())));
+    }
+    if !list.iter().all(|c| {
+        c["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s))
+    }) {
+        return Err((Some(status), format!("a command failed: {body}")));
+    }
+    let results: Vec<String> = list
+        .iter()
+        .flat_map(|c| c["results"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| Some(format!("{} = {}", r[0].as_str()?, r[1].as_str()?)))
+        .collect();
+    let statuses: Vec<String> = list
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["command"]["verb"].as_str().unwrap_or("?"),
+                c["status"]
+            )
+        })
+        .collect();
+    Ok((
+        Some(status),
+        format!("{}; results: {}", statuses.join(", "), results.join(", ")),
+    ))
+}
+
+/// Runs the demo, writing the transcript to `out`; `true` when everything succeeded.
+pub async fn run(out: &mut dyn Write) -> bool {
+    let started = Instant::now();
+    let data_dir = std::env::temp_dir().join(format!(
+        "winmdm-demo-{}-{}",
+        std::process::id(),
+        simulator::random_guid()
+    ));
+    let mut config = Config {
+        data_dir: data_dir.clone(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        admin_listen: ([127, 0, 0, 1], 0).into(),
+        ..Config::default()
+    };
+    // The demo renews at once: open the renewal window for the whole validity.
+    config.enrollment.renewal_window_days = config.enrollment.validity_days;
+    let _ = writeln!(out, "winmdm reference server — demo\n");
+    let ok = match start(config).await {
+        Ok(running) => {
+            let _ = writeln!(
+                out,
+                "server   {}  (admin {}, data {})\n",
+                running.public_url,
+                running.admin_url,
+                data_dir.display()
+            );
+            flow(&running, out).await
+        }
+        Err(e) => {
+            let _ = writeln!(out, "FAIL server start: {e}");
+            false
+        }
+    };
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = writeln!(
+        out,
+        "\n{} in {:.1} s",
+        if ok { "demo passed" } else { "demo FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    ok
+}
+
+async fn flow(running: &Running, out: &mut dyn Write) -> bool {
+    let (Some(entra_emulator), Some(graph)) = (&running.entra, &running.graph) else {
+        let _ = writeln!(out, "FAIL the demo needs the embedded emulators");
+        return false;
+    };
+    let mut config = SimulatorConfig::new(
+        &running.public_url,
+        TokenSource::emulator(entra_emulator.base_url()),
+    );
+    config.ca_pem = Some(running.ca_pem.clone());
+    config.device_name = "DEMO-LAPTOP".into();
+    let device_id = config.device_id.clone();
+    // What the Entra join did: the device exists in the directory.
+    let object_id = simulator::random_guid();
+    graph.add_device(EmulatedDevice {
+        tenant_id: entra::CONTOSO.id.to_owned(),
+        object_id: object_id.clone(),
+        device_id: device_id.clone(),
+        display_name: "DEMO-LAPTOP".into(),
+        is_compliant: None,
+        is_managed: None,
+    });
+    let admin = Admin {
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default(),
+        url: running.admin_url.clone(),
+        secret: running.admin_secret.0.clone(),
+    };
+    let mut sim = simulator::Simulator::new(config);
+    let mut all_ok = true;
+    let mut report = |step: &Step, out: &mut dyn Write| {
+        let _ = writeln!(out, "{step}");
+        all_ok &= step.outcome.is_ok();
+        step.outcome.is_ok()
+    };
+    let mut replace_id = None;
+    for name in sim.plan() {
+        let step = sim.step(name).await;
+        if !report(&step, out) {
+            return false;
+        }
+        if name == "management: session 1" {
+            let steps = [
+                timed(
+                    "admin: first commands",
+                    initial_commands_done(&admin, &device_id),
+                )
+                .await,
+                timed("admin: refuses no secret", async {
+                    let (s, _) = admin
+                        .call(reqwest::Method::GET, "/devices", None, false)
+                        .await
+                        .map_err(|e| (None, e))?;
+                    if s == 401 {
+                        Ok((Some(s), "401 without the bearer secret".into()))
+                    } else {
+                        Err((Some(s), "the admin API answered without the secret".into()))
+                    }
+                })
+                .await,
+                timed("admin: queue Replace", async {
+                    let (s, body) = admin
+                        .call(
+                            reqwest::Method::POST,
+                            &format!("/devices/{device_id}/commands"),
+                            Some(serde_json::json!({
+                                "verb": "Replace",
+                                "target": "./Vendor/MSFT/Policy/Config/Experience/AllowCortana",
+                                "format": "int",
+                                "data": "0"
+                            })),
+                            true,
+                        )
+                        .await
+                        .map_err(|e| (None, e))?;
+                    replace_id = body["id"].as_i64();
+                    if s == 201 && replace_id.is_some() {
+                        Ok((
+                            Some(s),
+                            format!("command {} queued for the next session", body["id"]),
+                        ))
+                    } else {
+                        Err((Some(s), body.to_string()))
+                    }
+                })
+                .await,
+                timed("admin: report compliance", async {
+                    let (s, body) = admin
+                        .call(
+                            reqwest::Method::PUT,
+                            &format!("/devices/{device_id}/compliance"),
+                            Some(serde_json::json!({ "compliant": true })),
+                            true,
+                        )
+                        .await
+                        .map_err(|e| (None, e))?;
+                    let seen = graph.device(entra::CONTOSO.id, &object_id);
+                    match seen {
+                        Some(d)
+                            if s == 204
+                                && d.is_compliant == Some(true)
+                                && d.is_managed == Some(true) =>
+                        {
+                            Ok((
+                                Some(s),
+                                "Graph now has isManaged=true, isCompliant=true".into(),
+                            ))
+                        }
+                        _ => Err((Some(s), format!("Graph was not updated: {body}"))),
+                    }
+                })
+                .await,
+            ];
+            for step in &steps {
+                if !report(step, out) {
+                    return false;
+                }
+            }
+        }
+        if name == "management: session 2" {
+            let step = timed("admin: Replace applied", async {
+                let (s, body) = admin
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/devices/{device_id}/commands"),
+                        None,
+                        true,
+                    )
+                    .await
+                    .map_err(|e| (None, e))?;
+                let cmd = body["commands"]
+                    .as_array()
+                    .and_then(|l| l.iter().find(|c| c["id"].as_i64() == replace_id).cloned())
+                    .unwrap_or_default();
+                if cmd["state"] == "done" && cmd["status"] == 200 {
+                    Ok((Some(s), "the device answered 200".into()))
+                } else {
+                    Err((Some(s), format!("command: {cmd}")))
+                }
+            })
+            .await;
+            if !report(&step, out) {
+                return false;
+            }
+        }
+    }
+    let step = timed("admin: device unenrolled", async {
+        let (s, body) = admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/devices/{device_id}"),
+                None,
+                true,
+            )
+            .await
+            .map_err(|e| (None, e))?;
+        let d = &body["device"];
+        if d["unenrolled_at"].is_u64() && d["login_status"] == "User" {
+            Ok((
+                Some(s),
+                format!(
+                    "recorded; last check-in {}, {} DevInfo values",
+                    d["last_checkin"],
+                    d["dev_info"].as_array().map_or(0, Vec::len)
+                ),
+            ))
+        } else {
+            Err((Some(s), format!("device: {d}")))
+        }
+    })
+    .await;
+    report(&step, out);
+    all_ok
+}

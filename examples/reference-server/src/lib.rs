@@ -1,0 +1,296 @@
+//! The winmdm reference MDM server: every winmdm crate composed into one axum server.
+//!
+//! * Device endpoints over HTTPS (rustls, aws-lc-rs): `/TermsOfUse`,
+//!   `/EnrollmentServer/Discovery.svc`, `/EnrollmentServer/Policy.svc`,
+//!   `/EnrollmentServer/Enrollment.svc` (issue, renew, recover),
+//!   `/ManagementServer/MDM.svc`, `/healthz`. Every response carries `Content-Length`.
+//! * An admin JSON API on its own listener, behind a bearer secret ([`admin`]).
+//! * Storage behind a trait ([`store::Store`]); SQLite by default.
+//! * Zero configuration: embedded Entra and Graph emulators, a development CA, HTTPS on
+//!   loopback — each replaceable ([`config`]).
+//! * `winmdm-server --demo` runs the testkit's simulated Windows device through the whole
+//!   flow against a fresh server ([`demo`]).
+#![allow(clippy::missing_errors_doc)]
+
+pub mod admin;
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod pki;
+pub mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use rustls_pki_types::UnixTime;
+use tokio::net::TcpListener;
+use winmdm_entra::app_token::{AppCredentials, AppTokenProvider, Credential};
+use winmdm_entra::{KeyCache, KeySource, Policy, TokenVersion, Validator};
+use winmdm_graph::{GraphClient, api::GraphApi};
+use winmdm_testkit::emulator::EntraEmulator;
+use winmdm_testkit::graph::GraphEmulator;
+use winmdm_tou::{Keyring, SealingKey, Terms, TermsOfUse, TouConfig};
+
+pub use app::App;
+pub use config::Config;
+
+use crate::app::PeerCertificate;
+use crate::config::Secret;
+use crate::store::{SqliteStore, Store};
+
+/// A running server. Dropping it stops the listeners (and the embedded emulators).
+#[derive(Debug)]
+pub struct Running {
+    /// How devices reach it (`https://127.0.0.1:<port>`).
+    pub public_url: String,
+    /// The admin API (`http://127.0.0.1:<port>`).
+    pub admin_url: String,
+    /// The admin API's bearer secret.
+    pub admin_secret: Secret,
+    /// The CA certificate devices' and clients' trust (PEM).
+    pub ca_pem: String,
+    /// The shared state (storage included).
+    pub app: Arc<App>,
+    /// The embedded Entra emulator, when no authority was configured.
+    pub entra: Option<EntraEmulator>,
+    /// The embedded Graph emulator, when no Graph URL was configured.
+    pub graph: Option<GraphEmulator>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn read_or_create_secret(path: &Path, bytes: usize) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    let mut b = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| "no randomness".to_owned())?;
+    let secret = app::hex(&b);
+    write_secret(path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// The token resource for a Graph URL: the origin of an `https` cloud endpoint, the
+/// global Graph resource otherwise (emulators).
+fn graph_scope(graph_url: &str) -> String {
+    match url::Url::parse(graph_url) {
+        Ok(u) if u.scheme() == "https" => format!("{}/.default", u.origin().ascii_serialization()),
+        _ => "https://graph.microsoft.com/.default".to_owned(),
+    }
+}
+
+/// Starts the server with `config` (on the current tokio runtime).
+///
+/// # Errors
+/// Configuration, files, keys, listeners — as text for the operator.
+pub async fn start(mut config: Config) -> Result<Running, String> {
+    config.check().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+
+    // Embedded emulators for whatever is not configured.
+    let entra = match &config.entra.authority {
+        Some(_) => None,
+        None => Some(EntraEmulator::spawn().map_err(|e| format!("Entra emulator: {e}"))?),
+    };
+    let graph_emulator = match &config.graph.url {
+        Some(_) => None,
+        None => Some(GraphEmulator::spawn().map_err(|e| format!("Graph emulator: {e}"))?),
+    };
+    let authority = config
+        .entra
+        .authority
+        .clone()
+        .or_else(|| entra.as_ref().map(|e| e.base_url().to_owned()))
+        .unwrap_or_default();
+    let graph_url = config
+        .graph
+        .url
+        .clone()
+        .or_else(|| graph_emulator.as_ref().map(GraphEmulator::base_url))
+        .unwrap_or_default();
+
+    // Listeners first: an ephemeral port decides the public URL.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let admin_listener = TcpListener::bind(config.admin_listen)
+        .await
+        .map_err(|e| format!("admin listen {}: {e}", config.admin_listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_local = admin_listener.local_addr().map_err(|e| e.to_string())?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("https://{local}"));
+    }
+    let public_url = config.public_url();
+
+    // Token validation, with keys fetched before the first request.
+    let http = winmdm_entra::fetch::default_client().map_err(|e| e.to_string())?;
+    let policy = Policy::builder()
+        .allow_tenants(config.entra.tenants.iter().map(String::as_str))
+        .allow_audiences(config.entra.audiences.iter().map(String::as_str))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let cache = Arc::new(KeyCache::new(vec![
+        KeySource::entra(&authority, "organizations", TokenVersion::V2),
+        KeySource::entra(&authority, "organizations", TokenVersion::V1),
+    ]));
+    winmdm_entra::fetch::refresh_due(&cache, &http, UnixTime::now()).await;
+    let refresher = winmdm_entra::fetch::spawn_refresher(cache.clone(), http.clone());
+    let validator = Validator::new(policy, cache);
+
+    // Graph.
+    let secret = match (&config.graph.client_secret, &graph_emulator) {
+        (Some(s), _) => s.0.clone(),
+        (None, Some(_)) => winmdm_testkit::entra::APP_SECRET_1.to_owned(),
+        (None, None) => return Err("graph.client_secret is required with an external Graph".into()),
+    };
+    let token_authority = config
+        .graph
+        .authority
+        .clone()
+        .unwrap_or_else(|| authority.clone());
+    let tokens = AppTokenProvider::new(
+        http.clone(),
+        token_authority,
+        AppCredentials::new(&config.graph.client_id).with(Credential::secret(secret)),
+    )
+    .with_scope(graph_scope(&graph_url));
+    let graph = GraphClient::new(
+        http.clone(),
+        GraphApi::new(&graph_url).map_err(|e| e.to_string())?,
+        tokens,
+    )
+    .with_timeout(Duration::from_secs(30));
+
+    // Terms of Use: the sealing key is shared by every instance (it lives with the data).
+    let tou_secret = read_or_create_secret(&config.data_dir.join("tou-sealing-key"), 32)?;
+    let mut key = [0u8; 32];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = u8::from_str_radix(tou_secret.get(2 * i..2 * i + 2).unwrap_or("00"), 16)
+            .map_err(|_| "tou-sealing-key is not 64 hex digits".to_owned())?;
+    }
+    let keyring = Keyring::new(SealingKey::new("k1", &key).map_err(|e| e.to_string())?);
+    let tou = TermsOfUse::new(TouConfig::default(), keyring, validator.clone());
+
+    // Certificates.
+    let ca = pki::load_or_create_ca(&config)?;
+    let issuer = winmdm_enroll::issue::LocalIssuer::new(
+        &ca.cert_der,
+        &ca.key_der,
+        Vec::new(),
+        ca.cert_der.clone(),
+    )
+    .map_err(|e| format!("CA: {e}"))?;
+    let tls = pki::tls_config(&config, &ca)?;
+    let mut discovery = winmdm_enroll::discovery::DiscoveryConfig::federated(format!(
+        "{public_url}/EnrollmentServer/Enrollment.svc"
+    ));
+    discovery.policy_service_url = Some(format!("{public_url}/EnrollmentServer/Policy.svc"));
+
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.data_dir.join("winmdm.sqlite3")).map_err(|e| e.to_string())?,
+    );
+    let admin_secret = match &config.admin_secret {
+        Some(s) => s.clone(),
+        None => Secret(read_or_create_secret(
+            &config.data_dir.join("admin-secret"),
+            24,
+        )?),
+    };
+    let terms = Terms::text(config.terms.title.clone(), config.terms.text.clone());
+    let app = Arc::new(App {
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.management.max_in_flight)),
+        config,
+        store,
+        ca: ca.clone(),
+        tou,
+        validator,
+        http,
+        issuer,
+        discovery,
+        graph,
+        terms,
+    });
+
+    let device_router = app::router(app.clone());
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let devices = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let router = device_router.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(tls)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                else {
+                    return;
+                };
+                let peer = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| Arc::new(c.to_vec()));
+                let service =
+                    TowerToHyperService::new(router.layer(axum::Extension(PeerCertificate(peer))));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let admin_router = admin::router(app.clone(), admin_secret.clone());
+    let admin = tokio::spawn(async move {
+        let _ = axum::serve(admin_listener, admin_router).await;
+    });
+    tracing::info!(%public_url, admin = %admin_local, "winmdm reference server ready");
+    Ok(Running {
+        public_url,
+        admin_url: format!("http://{admin_local}"),
+        admin_secret,
+        ca_pem: pki::ca_pem(&ca),
+        app,
+        entra,
+        graph: graph_emulator,
+        tasks: vec![devices, admin, refresher],
+    })
+}
