@@ -21,6 +21,8 @@ pub struct Ca {
     pub cert_der: Vec<u8>,
     /// Its PKCS#8 private key.
     pub key_der: Vec<u8>,
+    /// The CA certificate as PEM (what clients trust).
+    pub cert_pem: String,
 }
 
 impl std::fmt::Debug for Ca {
@@ -81,6 +83,8 @@ pub fn load_or_create_ca(config: &Config) -> Result<Ca, String> {
             return Err("ca.key must be a PKCS#8 key (BEGIN PRIVATE KEY)".into());
         };
         return Ok(Ca {
+            cert_pem: std::fs::read_to_string(cert)
+                .map_err(|e| format!("{}: {e}", cert.display()))?,
             cert_der: certs[0].to_vec(),
             key_der: key.secret_pkcs8_der().to_vec(),
         });
@@ -93,6 +97,8 @@ pub fn load_or_create_ca(config: &Config) -> Result<Ca, String> {
             return Err(format!("{}: not PKCS#8", key_path.display()));
         };
         return Ok(Ca {
+            cert_pem: std::fs::read_to_string(&cert_path)
+                .map_err(|e| format!("{}: {e}", cert_path.display()))?,
             cert_der: certs[0].to_vec(),
             key_der: key.secret_pkcs8_der().to_vec(),
         });
@@ -125,20 +131,8 @@ pub fn load_or_create_ca(config: &Config) -> Result<Ca, String> {
     Ok(Ca {
         cert_der: cert.der().to_vec(),
         key_der: key.serialize_der(),
+        cert_pem: cert.pem(),
     })
-}
-
-/// The CA certificate as PEM (what a client trusts).
-pub fn ca_pem(ca: &Ca) -> String {
-    let cert = CertificateDer::from(ca.cert_der.clone());
-    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cert.as_ref());
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
 }
 
 /// The TLS server configuration: the configured certificate, or one for loopback names
