@@ -57,7 +57,8 @@ pub struct App {
     pub(crate) issuer: LocalIssuer,
     pub(crate) discovery: DiscoveryConfig,
     pub(crate) graph: GraphClient,
-    pub(crate) in_flight: Arc<Semaphore>,
+    /// Management requests in flight (a permit each; none left → 429).
+    pub in_flight: Arc<Semaphore>,
     pub(crate) terms: Terms,
 }
 

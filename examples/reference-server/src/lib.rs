@@ -287,7 +287,7 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         public_url,
         admin_url: format!("http://{admin_local}"),
         admin_secret,
-        ca_pem: ca.cert_pem.clone(),
+        ca_pem: ca.cert_pem,
         app,
         entra,
         graph: graph_emulator,

@@ -1,0 +1,464 @@
+//! The reference server over real loopback HTTPS, driven by the testkit's simulated
+//! Windows device: the demo, the admin API's secret, refused devices leaving no trace,
+//! transport rules, configuration pointing at external services, and restarts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use winmdm_reference_server::config::{Config, Secret};
+use winmdm_reference_server::{Running, start};
+use winmdm_syncml::client::{Device, MessageBuilder};
+use winmdm_syncml::{Command, StatusCode};
+use winmdm_testkit::emulator::EntraEmulator;
+use winmdm_testkit::entra;
+use winmdm_testkit::graph::{EmulatedDevice, GraphEmulator};
+use winmdm_testkit::simulator::{self, Simulator, SimulatorConfig, TokenSource};
+
+/// A data directory removed at the end of the test.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("winmdm-test-{}", simulator::random_guid()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn config(dir: &TempDir) -> Config {
+    let mut c = Config {
+        data_dir: dir.0.clone(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        admin_listen: ([127, 0, 0, 1], 0).into(),
+        ..Config::default()
+    };
+    c.enrollment.renewal_window_days = c.enrollment.validity_days;
+    c
+}
+
+fn device_config(running: &Running, authority: &str) -> SimulatorConfig {
+    let mut c = SimulatorConfig::new(&running.public_url, TokenSource::emulator(authority));
+    c.ca_pem = Some(running.ca_pem.clone());
+    c
+}
+
+/// Runs `steps` of the simulator's plan, asserting each succeeds.
+async fn steps(sim: &mut Simulator, steps: &[&'static str]) {
+    for name in steps {
+        let step = sim.step(name).await;
+        assert!(step.outcome.is_ok(), "{step}");
+    }
+}
+
+const ENROLL: &[&str] = &[
+    "sign in",
+    "terms of use: page",
+    "terms of use: accept",
+    "discovery: probe",
+    "discovery: Discover",
+    "policy: GetPolicies",
+    "enrollment: RST",
+];
+
+fn https(running: &Running) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(running.ca_pem.as_bytes()).unwrap())
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn post_syncml(
+    running: &Running,
+    message: &winmdm_syncml::SyncMl,
+    content_type: &str,
+) -> reqwest::Response {
+    https(running)
+        .post(format!("{}/ManagementServer/MDM.svc", running.public_url))
+        .header("content-type", content_type)
+        .body(winmdm_syncml::encode(message))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[test]
+fn demo_passes_and_prints_every_step() {
+    let rt = runtime();
+    let mut out = Vec::new();
+    let ok = rt.block_on(winmdm_reference_server::demo::run(&mut out));
+    let text = String::from_utf8(out).unwrap();
+    assert!(ok, "{text}");
+    for step in [
+        "terms of use: accept",
+        "enrollment: RST",
+        "management: session 1",
+        "admin: report compliance",
+        "renewal: RST Renew",
+        "management: unenroll 1226",
+        "demo passed",
+    ] {
+        assert!(text.contains(step), "{step} missing from\n{text}");
+    }
+    assert!(!text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn the_admin_api_refuses_requests_without_the_secret() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    let mut c = config(&dir);
+    c.admin_secret = Some(Secret("s3cret-admin-token".into()));
+    rt.block_on(async {
+        let running = start(c).await.unwrap();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = |p: &str| format!("{}{p}", running.admin_url);
+        let requests = [
+            (reqwest::Method::GET, "/devices", None),
+            (reqwest::Method::GET, "/devices/x", None),
+            (reqwest::Method::GET, "/devices/x/commands", None),
+            (
+                reqwest::Method::POST,
+                "/devices/x/commands",
+                Some(r#"{"verb":"Get","targets":["./DevDetail/SwV"]}"#),
+            ),
+            (
+                reqwest::Method::PUT,
+                "/devices/x/compliance",
+                Some(r#"{"compliant":true}"#),
+            ),
+            (reqwest::Method::GET, "/no/such/endpoint", None),
+        ];
+        for (method, path, body) in &requests {
+            for auth in [
+                None,
+                Some("Bearer wrong"),
+                Some("Bearer s3cret-admin-tokenX"),
+                Some("Basic s3cret-admin-token"),
+                Some("s3cret-admin-token"),
+            ] {
+                let mut req = http.request(method.clone(), url(path));
+                if let Some(a) = auth {
+                    req = req.header("authorization", a);
+                }
+                if let Some(b) = body {
+                    req = req.header("content-type", "application/json").body(*b);
+                }
+                let resp = req.send().await.unwrap();
+                assert_eq!(resp.status(), 401, "{method} {path} with {auth:?}");
+                assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+            }
+        }
+        // With the secret: answers (an unknown device is 404, not 401).
+        let ok = http
+            .get(url("/devices"))
+            .bearer_auth("s3cret-admin-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let missing = http
+            .post(url("/devices/x/commands"))
+            .bearer_auth("s3cret-admin-token")
+            .header("content-type", "application/json")
+            .body(r#"{"verb":"Get","targets":["./DevDetail/SwV"]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        assert_eq!(running.app.store.traces_of("x").unwrap(), 0);
+    });
+}
+
+#[test]
+fn refused_devices_leave_no_trace() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let store = running.app.store.clone();
+
+        // An unknown device: HTTP 401 before any state exists.
+        let msg = MessageBuilder::new("1", 1, "intruder-device", &running.public_url)
+            .alert_1201()
+            .build();
+        let resp = post_syncml(&running, &msg, winmdm_syncml::CONTENT_TYPE).await;
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()["content-length"], "0");
+        assert_eq!(store.traces_of("intruder-device").unwrap(), 0);
+
+        // A user of a tenant that is not allowed: no certificate, no device.
+        let mut fabrikam = device_config(&running, &authority);
+        fabrikam.token = TokenSource::Password {
+            authority: authority.clone(),
+            tenant: entra::FABRIKAM.id.into(),
+            username: entra::BOB.upn.into(),
+            password: entra::USER_PASSWORD.into(),
+            scope: format!("{}/.default", entra::MDM_APP_ID),
+        };
+        let bob_device = fabrikam.device_id.clone();
+        let transcript = simulator::run(fabrikam, |_| {}).await;
+        assert!(!transcript.succeeded());
+        let last = transcript.steps.last().unwrap();
+        assert_eq!(last.name, "terms of use: page", "{last}");
+        assert_eq!(store.traces_of(&bob_device).unwrap(), 0);
+
+        // An enrolled device, then an impostor with its ID but not its secret.
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, ENROLL).await;
+        let id = sim.device_id().to_owned();
+        let queued_before = store.commands(&id).unwrap();
+        assert!(queued_before.iter().all(|c| c.state == "queued"));
+        let record = store.device(&id).unwrap().unwrap();
+        let mut impostor = Device::new(
+            &id,
+            &format!("{}/ManagementServer/MDM.svc", running.public_url),
+        )
+        .with_digest(
+            &record.digest_username,
+            "not-the-secret",
+            winmdm_syncml::auth::Nonce::from_b64(&record.nonce).unwrap(),
+        );
+        let mut message = impostor.start_session();
+        for _ in 0..4 {
+            let resp = post_syncml(&running, &message, winmdm_syncml::CONTENT_TYPE).await;
+            assert_eq!(resp.status(), 200);
+            let reply = winmdm_syncml::decode(&resp.bytes().await.unwrap()).unwrap();
+            // Only the header status (a challenge or a refusal), never a command.
+            assert!(
+                reply
+                    .body
+                    .commands
+                    .iter()
+                    .all(|c| matches!(c, Command::Status(_))),
+                "{reply:?}"
+            );
+            let header = reply.body.commands.iter().find_map(|c| match c {
+                Command::Status(s) if s.cmd_ref.as_deref().map(str::trim) == Some("0") => s.code(),
+                _ => None,
+            });
+            assert!(
+                matches!(
+                    header,
+                    Some(
+                        StatusCode::INVALID_CREDENTIALS
+                            | StatusCode::MISSING_CREDENTIALS
+                            | StatusCode::FORBIDDEN
+                    )
+                ),
+                "{header:?}"
+            );
+            match impostor.respond(&reply) {
+                Some(m) => message = m,
+                None => break,
+            }
+        }
+        assert_eq!(
+            store.commands(&id).unwrap(),
+            queued_before,
+            "nothing was handed out"
+        );
+        assert!(store.device(&id).unwrap().unwrap().last_checkin.is_none());
+        assert!(store.session(&id, "1").unwrap().is_none());
+
+        // The real device still gets its commands.
+        steps(&mut sim, &["management: session 1"]).await;
+        assert!(
+            store
+                .commands(&id)
+                .unwrap()
+                .iter()
+                .all(|c| c.state == "done")
+        );
+    });
+}
+
+#[test]
+fn transport_rules() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let http = https(&running);
+        let base = &running.public_url;
+        // Content-Length everywhere, never chunked.
+        for (method, path, body) in [
+            (reqwest::Method::GET, "/healthz", ""),
+            (reqwest::Method::GET, "/EnrollmentServer/Discovery.svc", ""),
+            (
+                reqwest::Method::POST,
+                "/EnrollmentServer/Discovery.svc",
+                "<nope/>",
+            ),
+            (
+                reqwest::Method::POST,
+                "/EnrollmentServer/Enrollment.svc",
+                "",
+            ),
+            (reqwest::Method::GET, "/TermsOfUse", ""),
+            (reqwest::Method::GET, "/nowhere", ""),
+        ] {
+            let resp = http
+                .request(method.clone(), format!("{base}{path}"))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                resp.headers().contains_key("content-length")
+                    && !resp.headers().contains_key("transfer-encoding"),
+                "{method} {path}: {:?}",
+                resp.headers()
+            );
+        }
+        // WBXML is not spoken.
+        let msg = MessageBuilder::new("1", 1, "dev", base)
+            .alert_1201()
+            .build();
+        let resp = post_syncml(&running, &msg, "application/vnd.syncml.dm+wbxml").await;
+        assert_eq!(resp.status(), 415);
+        // Overloaded: 429 with Retry-After.
+        let permits = running
+            .app
+            .in_flight
+            .clone()
+            .acquire_many_owned(u32::try_from(running.app.config.management.max_in_flight).unwrap())
+            .await
+            .unwrap();
+        let resp = post_syncml(&running, &msg, winmdm_syncml::CONTENT_TYPE).await;
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["retry-after"], "5");
+        assert_eq!(resp.headers()["content-length"], "0");
+        drop(permits);
+        let resp = post_syncml(&running, &msg, winmdm_syncml::CONTENT_TYPE).await;
+        assert_eq!(resp.status(), 401, "an unknown device once there is room");
+        // A body over the limit.
+        let big = vec![b'a'; winmdm_reference_server::app::MAX_BODY + 1];
+        let resp = http
+            .post(format!("{base}/EnrollmentServer/Enrollment.svc"))
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 413);
+        assert!(resp.headers().contains_key("content-length"));
+    });
+}
+
+#[test]
+fn external_issuer_and_graph_by_configuration_alone() {
+    // Independently started emulators stand in for Entra and Graph.
+    let issuer = EntraEmulator::spawn().unwrap();
+    let graph = GraphEmulator::spawn().unwrap();
+    let rt = runtime();
+    let dir = TempDir::new();
+    let mut c = config(&dir);
+    c.entra.authority = Some(issuer.base_url().to_owned());
+    c.graph.url = Some(graph.base_url());
+    c.graph.client_secret = Some(Secret(entra::APP_SECRET_2.into()));
+    c.admin_secret = Some(Secret("admin".into()));
+    rt.block_on(async {
+        let running = start(c).await.unwrap();
+        assert!(
+            running.entra.is_none() && running.graph.is_none(),
+            "nothing embedded"
+        );
+        let mut device = device_config(&running, issuer.base_url());
+        device.renew = false;
+        device.unenroll = false;
+        let object_id = simulator::random_guid();
+        graph.add_device(EmulatedDevice {
+            tenant_id: entra::CONTOSO.id.into(),
+            object_id: object_id.clone(),
+            device_id: device.device_id.clone(),
+            display_name: "EXT".into(),
+            is_compliant: None,
+            is_managed: None,
+        });
+        let id = device.device_id.clone();
+        let transcript = simulator::run(device, |_| {}).await;
+        assert!(transcript.succeeded(), "{:#?}", transcript.steps);
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .put(format!("{}/devices/{id}/compliance", running.admin_url))
+            .bearer_auth("admin")
+            .body(r#"{"compliant":false}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+        let seen = graph.device(entra::CONTOSO.id, &object_id).unwrap();
+        assert_eq!(
+            (seen.is_managed, seen.is_compliant),
+            (Some(true), Some(false))
+        );
+        assert_eq!(
+            running.app.store.device(&id).unwrap().unwrap().compliant,
+            Some(false)
+        );
+    });
+    // The server fetched keys from the external issuer and got its Graph token there.
+    let log = issuer.requests();
+    assert!(
+        log.iter().any(|r| r.path.contains("/discovery/")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.path.ends_with("/oauth2/v2.0/token") && r.note.contains(entra::MDM_APP_ID)),
+        "{log:?}"
+    );
+    assert!(graph.requests().iter().any(|r| r.method == "PATCH"));
+}
+
+#[test]
+fn a_restart_keeps_the_ca_and_the_devices() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = config(&dir);
+    c.listen = ([127, 0, 0, 1], port).into();
+    rt.block_on(async {
+        let first = start(c.clone()).await.unwrap();
+        let authority = first.entra.as_ref().unwrap().base_url().to_owned();
+        let mut sim = Simulator::new(device_config(&first, &authority));
+        steps(&mut sim, ENROLL).await;
+        let ca = first.ca_pem.clone();
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = start(c).await.unwrap();
+        assert_eq!(second.ca_pem, ca, "the development CA is kept");
+        // The device's stored account and certificate still work.
+        steps(&mut sim, &["management: session 1", "renewal: RST Renew"]).await;
+        let id = sim.device_id().to_owned();
+        let record = second.app.store.device(&id).unwrap().unwrap();
+        assert!(record.last_checkin.is_some());
+        assert_eq!(
+            Some(record.certificate.as_slice()),
+            sim.certificate(),
+            "the renewed certificate is stored"
+        );
+    });
+}
