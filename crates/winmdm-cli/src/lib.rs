@@ -10,6 +10,7 @@
 //!   (`winmdm soap decode`).
 //! * [`graph`] — report a device's compliance to Microsoft Graph with the MDM's app
 //!   registration (`winmdm graph report-compliance`).
+//! * [`simulate`] — a simulated Windows device against a server (`winmdm simulate`).
 //! * [`syncml`] — read (`winmdm syncml decode`) and check (`winmdm syncml check`) OMA-DM
 //!   messages.
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@
 pub mod enroll;
 pub mod explain;
 pub mod graph;
+pub mod simulate;
 pub mod syncml;
 pub mod token;
 

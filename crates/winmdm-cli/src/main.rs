@@ -37,6 +37,41 @@ enum Command {
     /// Read enrollment SOAP messages (discovery, policy, enrollment, faults).
     #[command(subcommand)]
     Soap(SoapCommand),
+    /// Run a simulated Windows device against an MDM server: Terms of Use, discovery,
+    /// policy, enrollment, OMA-DM sessions, renewal, unenrollment. Exit 1 if a step fails.
+    Simulate {
+        /// The server's base URL (its Terms-of-Use and discovery URLs are under it).
+        #[arg(long)]
+        server: String,
+        /// Trust this CA (PEM) for the server's certificate.
+        #[arg(long)]
+        ca: Option<std::path::PathBuf>,
+        /// Sign the user in at this Entra emulator (password grant).
+        #[arg(
+            long,
+            conflicts_with = "token_env",
+            required_unless_present = "token_env"
+        )]
+        token_from: Option<String>,
+        /// Use the token in this environment variable instead.
+        #[arg(long)]
+        token_env: Option<String>,
+        /// The tenant to sign in to (with --token-from).
+        #[arg(long, default_value = "72f988bf-0000-4000-8000-00000000c0de")]
+        tenant: String,
+        /// The user to sign in (with --token-from).
+        #[arg(long, default_value = "alice@contoso.example")]
+        user: String,
+        /// The device ID (default: random).
+        #[arg(long)]
+        device_id: Option<String>,
+        /// Skip renewal (and the second session).
+        #[arg(long)]
+        no_renew: bool,
+        /// Do not unenroll at the end.
+        #[arg(long)]
+        no_unenroll: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +383,42 @@ fn main() -> ExitCode {
             }
         },
         Command::Token(command) => token_command(command),
+        Command::Simulate {
+            server,
+            ca,
+            token_from,
+            token_env,
+            tenant,
+            user,
+            device_id,
+            no_renew,
+            no_unenroll,
+        } => {
+            let token = match (token_from, token_env) {
+                (Some(url), _) => winmdm_cli::simulate::TokenChoice::Emulator { url, tenant, user },
+                (None, Some(var)) => winmdm_cli::simulate::TokenChoice::Env(var),
+                (None, None) => {
+                    eprintln!("winmdm simulate: give --token-from or --token-env");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = winmdm_cli::simulate::SimulateOptions {
+                server,
+                ca,
+                token,
+                device_id,
+                renew: !no_renew,
+                unenroll: !no_unenroll,
+            };
+            match winmdm_cli::simulate::simulate(&opts, &mut std::io::stdout()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("winmdm simulate: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Syncml(command) => syncml_command(command),
         Command::Graph(command) => graph_command(command),
         Command::Csr(CsrCommand::Inspect { file }) => {
