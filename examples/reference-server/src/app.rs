@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use winmdm_enroll::discovery::{self, DiscoveryConfig};
 use winmdm_enroll::enrollment_data::TokenIdentity;
 use winmdm_enroll::fault::EnrollError;
-use winmdm_enroll::issue::{self, CertificateSigner as _, IssuancePolicy, LocalIssuer, Requester};
+use winmdm_enroll::issue::{self, CertificateSigner, IssuancePolicy, Requester};
 use winmdm_enroll::provisioning::{self, ProvisioningConfig};
 use winmdm_enroll::renewal::{self, RenewalPolicy};
 use winmdm_enroll::wstep::{self, EnrollmentKind, RequestType, RstRequest};
@@ -54,7 +54,7 @@ pub struct App {
     pub(crate) tou: TermsOfUse,
     pub(crate) validator: Validator,
     pub(crate) http: reqwest::Client,
-    pub(crate) issuer: LocalIssuer,
+    pub(crate) issuer: Arc<dyn CertificateSigner + Send + Sync>,
     pub(crate) discovery: DiscoveryConfig,
     pub(crate) graph: GraphClient,
     /// Management requests in flight (a permit each; none left → 429).

@@ -28,6 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::UnixTime;
 use tokio::net::TcpListener;
+use winmdm_enroll::issue::CertificateSigner;
 use winmdm_entra::app_token::{AppCredentials, AppTokenProvider, Credential};
 use winmdm_entra::{KeyCache, KeySource, Policy, TokenVersion, Validator};
 use winmdm_graph::{GraphClient, api::GraphApi};
@@ -112,11 +113,39 @@ fn graph_scope(graph_url: &str) -> String {
     }
 }
 
+/// Replacements for built-in components, for vendors embedding the server in code.
+#[derive(Default)]
+pub struct Components {
+    /// Storage instead of SQLite in the data directory.
+    pub store: Option<Arc<dyn Store>>,
+    /// A signer (an HSM, a remote CA) instead of the CA key, with the certificate of the
+    /// CA it signs device certificates with (renewal and TLS client authentication check
+    /// against it).
+    pub signer: Option<(Arc<dyn CertificateSigner + Send + Sync>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Components {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Components")
+            .field("store", &self.store.is_some())
+            .field("signer", &self.signer.is_some())
+            .finish()
+    }
+}
+
 /// Starts the server with `config` (on the current tokio runtime).
 ///
 /// # Errors
 /// Configuration, files, keys, listeners — as text for the operator.
-pub async fn start(mut config: Config) -> Result<Running, String> {
+pub async fn start(config: Config) -> Result<Running, String> {
+    start_with(config, Components::default()).await
+}
+
+/// Starts the server with `config` and replaced `components`.
+///
+/// # Errors
+/// Configuration, files, keys, listeners — as text for the operator.
+pub async fn start_with(mut config: Config, components: Components) -> Result<Running, String> {
     config.check().map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
@@ -206,24 +235,35 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
     let keyring = Keyring::new(SealingKey::new("k1", &key).map_err(|e| e.to_string())?);
     let tou = TermsOfUse::new(TouConfig::default(), keyring, validator.clone());
 
-    // Certificates.
-    let ca = pki::load_or_create_ca(&config)?;
-    let issuer = winmdm_enroll::issue::LocalIssuer::new(
-        &ca.cert_der,
-        &ca.key_der,
-        Vec::new(),
-        ca.cert_der.clone(),
-    )
-    .map_err(|e| format!("CA: {e}"))?;
+    // Certificates: a signer given in code, or the configured (or development) CA key.
+    let (ca, issuer): (pki::Ca, Arc<dyn CertificateSigner + Send + Sync>) = match components.signer
+    {
+        Some((signer, cert_der)) => (pki::Ca::certificate_only(cert_der), signer),
+        None => {
+            let ca = pki::load_or_create_ca(&config)?;
+            let issuer = winmdm_enroll::issue::LocalIssuer::new(
+                &ca.cert_der,
+                &ca.key_der,
+                Vec::new(),
+                ca.cert_der.clone(),
+            )
+            .map_err(|e| format!("CA: {e}"))?;
+            (ca, Arc::new(issuer))
+        }
+    };
     let tls = pki::tls_config(&config, &ca)?;
     let mut discovery = winmdm_enroll::discovery::DiscoveryConfig::federated(format!(
         "{public_url}/EnrollmentServer/Enrollment.svc"
     ));
     discovery.policy_service_url = Some(format!("{public_url}/EnrollmentServer/Policy.svc"));
 
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.data_dir.join("winmdm.sqlite3")).map_err(|e| e.to_string())?,
-    );
+    let store: Arc<dyn Store> = match components.store {
+        Some(store) => store,
+        None => Arc::new(
+            SqliteStore::open(&config.data_dir.join("winmdm.sqlite3"))
+                .map_err(|e| e.to_string())?,
+        ),
+    };
     let admin_secret = match &config.admin_secret {
         Some(s) => s.clone(),
         None => Secret(read_or_create_secret(

@@ -34,6 +34,27 @@ impl std::fmt::Debug for Ca {
     }
 }
 
+impl Ca {
+    /// A CA whose key is elsewhere (an external signer): the TLS server certificate must
+    /// then be configured (`tls`), since there is no key to issue it with.
+    pub fn certificate_only(cert_der: Vec<u8>) -> Self {
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &cert_der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        Self {
+            cert_pem: format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                lines.join("\n")
+            ),
+            cert_der,
+            key_der: Vec::new(),
+        }
+    }
+}
+
 fn err(m: impl std::fmt::Display) -> String {
     m.to_string()
 }
@@ -145,6 +166,9 @@ pub fn tls_config(config: &Config, ca: &Ca) -> Result<Arc<rustls::ServerConfig>,
     let (chain, key) = if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
         read_pem_pair(cert, key)?
     } else {
+        if ca.key_der.is_empty() {
+            return Err("with an external signer, configure tls.cert and tls.key".into());
+        }
         let ca_key = rcgen::KeyPair::try_from(ca.key_der.as_slice()).map_err(err)?;
         let issuer =
             rcgen::Issuer::from_ca_cert_der(&CertificateDer::from(ca.cert_der.clone()), ca_key)

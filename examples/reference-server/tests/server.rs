@@ -462,3 +462,88 @@ fn a_restart_keeps_the_ca_and_the_devices() {
         );
     });
 }
+
+/// Signs with the testkit's intermediate CA and counts signatures.
+struct CountingSigner {
+    inner: winmdm_enroll::issue::LocalIssuer,
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl winmdm_enroll::issue::CertificateSigner for CountingSigner {
+    fn sign(
+        &self,
+        template: &winmdm_enroll::issue::CertificateTemplate,
+    ) -> Result<winmdm_enroll::issue::SignedCertificate, winmdm_enroll::fault::EnrollError> {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.sign(template)
+    }
+}
+
+#[test]
+fn a_signer_and_a_store_given_in_code_replace_the_defaults() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use winmdm_testkit::pki::INTERMEDIATE_CA;
+
+    let rt = runtime();
+    let dir = TempDir::new();
+    // The HTTPS certificate must be configured when the CA key is elsewhere.
+    let issuer = rcgen::Issuer::from_ca_cert_der(
+        &INTERMEDIATE_CA.cert_der.into(),
+        rcgen::KeyPair::try_from(INTERMEDIATE_CA.key_der).unwrap(),
+    )
+    .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let tls = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let (cert_path, key_path) = (dir.0.join("tls.crt.pem"), dir.0.join("tls.key.pem"));
+    std::fs::write(&cert_path, tls.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let mut c = config(&dir);
+    c.tls.cert = Some(cert_path);
+    c.tls.key = Some(key_path);
+    let signer = Arc::new(CountingSigner {
+        inner: winmdm_enroll::issue::LocalIssuer::new(
+            INTERMEDIATE_CA.cert_der,
+            INTERMEDIATE_CA.key_der,
+            Vec::new(),
+            winmdm_testkit::pki::ROOT_CA.cert_der.to_vec(),
+        )
+        .unwrap(),
+        count: 0.into(),
+    });
+    let store = Arc::new(winmdm_reference_server::store::SqliteStore::in_memory().unwrap());
+    rt.block_on(async {
+        let running = winmdm_reference_server::start_with(
+            c,
+            winmdm_reference_server::Components {
+                store: Some(store.clone()),
+                signer: Some((signer.clone(), INTERMEDIATE_CA.cert_der.to_vec())),
+            },
+        )
+        .await
+        .unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut device = device_config(&running, &authority);
+        device.unenroll = false;
+        let id = device.device_id.clone();
+        let transcript = simulator::run(device, |_| {}).await;
+        assert!(transcript.succeeded(), "{:#?}", transcript.steps);
+        assert_eq!(signer.count.load(Ordering::SeqCst), 2, "issue and renew");
+        use winmdm_reference_server::store::Store as _;
+        let record = store.device(&id).unwrap().unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&record.certificate).unwrap();
+        let (_, ca) = x509_parser::parse_x509_certificate(INTERMEDIATE_CA.cert_der).unwrap();
+        assert_eq!(cert.issuer(), ca.subject());
+        assert!(
+            !dir.0.join("winmdm.sqlite3").exists(),
+            "the given store was used"
+        );
+        assert!(
+            !dir.0.join("dev-ca.key.pem").exists(),
+            "no CA key was generated"
+        );
+    });
+}
