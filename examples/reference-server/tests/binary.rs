@@ -29,7 +29,8 @@ fn configuration_errors_exit_2_with_the_reason() {
         r#"{"listen": "127.0.0.1:0", "entra": {"tenant": []}}"#,
     )
     .unwrap();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec!["--config".into(), bad.display().to_string()],
             vec![],
