@@ -104,6 +104,45 @@ fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// Reads `<kid> <64 hex digits>` lines (the first seals, the rest only open), creating
+/// the file with one random key on first start.
+fn tou_keyring(path: &Path) -> Result<Keyring, String> {
+    if !path.exists() {
+        let mut b = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut b).map_err(|_| "no randomness".to_owned())?;
+        write_secret(path, &format!("k1 {}\n", app::hex(&b)))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bad = |n: usize, why: &str| format!("{}:{n}: {why}", path.display());
+    let mut keyring: Option<Keyring> = None;
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (kid, hex) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad(n, "expected `<key id> <64 hex digits>`"))?;
+        let hex = hex.trim();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(
+                n,
+                "the key must be 64 hex digits (openssl rand -hex 32)",
+            ));
+        }
+        let mut secret = [0u8; 32];
+        for (i, byte) in secret.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad(n, "hex"))?;
+        }
+        let key = SealingKey::new(kid, &secret).map_err(|e| bad(n, &e.to_string()))?;
+        keyring = Some(match keyring {
+            None => Keyring::new(key),
+            Some(k) => k.with_previous(key).map_err(|e| bad(n, &e.to_string()))?,
+        });
+    }
+    keyring.ok_or_else(|| format!("{}: no key", path.display()))
+}
+
 /// The token resource for a Graph URL: the origin of an `https` cloud endpoint, the
 /// global Graph resource otherwise (emulators).
 fn graph_scope(graph_url: &str) -> String {
@@ -225,14 +264,9 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
     )
     .with_timeout(Duration::from_secs(30));
 
-    // Terms of Use: the sealing key is shared by every instance (it lives with the data).
-    let tou_secret = read_or_create_secret(&config.data_dir.join("tou-sealing-key"), 32)?;
-    let mut key = [0u8; 32];
-    for (i, k) in key.iter_mut().enumerate() {
-        *k = u8::from_str_radix(tou_secret.get(2 * i..2 * i + 2).unwrap_or("00"), 16)
-            .map_err(|_| "tou-sealing-key is not 64 hex digits".to_owned())?;
-    }
-    let keyring = Keyring::new(SealingKey::new("k1", &key).map_err(|e| e.to_string())?);
+    // Terms of Use: the sealing keys are shared by every instance (they live with the
+    // data). The first line seals; the others still open blobs during a rotation.
+    let keyring = tou_keyring(&config.data_dir.join("tou-sealing-keys"))?;
     let tou = TermsOfUse::new(TouConfig::default(), keyring, validator.clone());
 
     // Certificates: a signer given in code, or the configured (or development) CA key.

@@ -547,3 +547,55 @@ fn a_signer_and_a_store_given_in_code_replace_the_defaults() {
         );
     });
 }
+
+#[test]
+fn terms_of_use_keys_rotate_without_breaking_blobs_in_flight() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = config(&dir);
+    c.listen = ([127, 0, 0, 1], port).into();
+    let keys = dir.0.join("tou-sealing-keys");
+    let old_key = format!("k1 {}\n", "11".repeat(32));
+    let new_key = format!("k2 {}\n", "22".repeat(32));
+    std::fs::write(&keys, &old_key).unwrap();
+    let terms = ["sign in", "terms of use: page", "terms of use: accept"];
+    let rest = &ENROLL[3..];
+    rt.block_on(async {
+        let first = start(c.clone()).await.unwrap();
+        let authority = first.entra.as_ref().unwrap().base_url().to_owned();
+        // Two devices accept the terms under the old key...
+        let mut early = Simulator::new(device_config(&first, &authority));
+        let mut late = Simulator::new(device_config(&first, &authority));
+        steps(&mut early, &terms).await;
+        steps(&mut late, &terms).await;
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        // ...the new key is added in front: blobs sealed with the old one still open.
+        std::fs::write(&keys, format!("{new_key}{old_key}")).unwrap();
+        let second = start(c.clone()).await.unwrap();
+        steps(&mut early, rest).await;
+        drop(second);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        // Once the old key is removed, its blobs are refused.
+        std::fs::write(&keys, &new_key).unwrap();
+        let third = start(c.clone()).await.unwrap();
+        steps(&mut late, &rest[..3]).await;
+        let refused = late.step("enrollment: RST").await;
+        let why = refused.outcome.unwrap_err();
+        assert!(why.contains("InvalidEnrollmentData"), "{why}");
+        assert_eq!(third.app.store.traces_of(late.device_id()).unwrap(), 0);
+        drop(third);
+
+        // A malformed key file stops the server with the line at fault.
+        std::fs::write(&keys, "k3 not-hex\n").unwrap();
+        let err = start(c).await.unwrap_err();
+        assert!(err.contains("tou-sealing-keys:1"), "{err}");
+    });
+}
