@@ -178,10 +178,11 @@ fn main() -> ExitCode {
             Ok(running) => {
                 println!("devices: {}", running.public_url);
                 println!("admin:   {}", running.admin_url);
-                if running.entra.is_some() {
-                    println!(
-                        "(embedded Entra and Graph emulators; development CA in the data directory)"
-                    );
+                if let Some(entra) = &running.entra {
+                    println!("entra emulator (embedded): {}", entra.base_url());
+                }
+                if let Some(graph) = &running.graph {
+                    println!("graph emulator (embedded): {}", graph.base_url());
                 }
                 let _ = tokio::signal::ctrl_c().await;
                 ExitCode::SUCCESS
