@@ -218,7 +218,7 @@ fn client_credentials_rejections() {
         "invalid_scope"
     );
     let mut wrong_grant = base(&[("client_secret", APP_SECRET_1)]);
-    wrong_grant[0] = ("grant_type", "password");
+    wrong_grant[0] = ("grant_type", "authorization_code");
     assert_eq!(
         token_error(&emu, CONTOSO.id, &wrong_grant).1,
         "unsupported_grant_type"

@@ -77,31 +77,40 @@ fn storage_error(e: &crate::store::StoreError) -> Response<Body> {
 }
 
 async fn devices(State(s): State<AdminState>) -> Response<Body> {
-    match s.app.store.devices() {
+    match s.app.db(|st| st.devices()).await.and_then(|r| r) {
         Ok(list) => json_response(StatusCode::OK, &json!({ "devices": list })),
         Err(e) => storage_error(&e),
     }
 }
 
 async fn device(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
-    match (s.app.store.device(&id), s.app.store.commands(&id)) {
-        (Ok(Some(d)), Ok(commands)) => json_response(
+    let found = s
+        .app
+        .db(move |st| Ok((st.device(&id)?, st.commands(&id)?)))
+        .await
+        .and_then(|r| r);
+    match found {
+        Ok((Some(d), commands)) => json_response(
             StatusCode::OK,
             &json!({ "device": d, "commands": commands }),
         ),
-        (Ok(None), _) => error(StatusCode::NOT_FOUND, "no such device"),
-        (Err(e), _) | (_, Err(e)) => storage_error(&e),
+        Ok((None, _)) => error(StatusCode::NOT_FOUND, "no such device"),
+        Err(e) => storage_error(&e),
     }
 }
 
 async fn commands(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
-    match s.app.store.device(&id) {
-        Ok(Some(_)) => {}
-        Ok(None) => return error(StatusCode::NOT_FOUND, "no such device"),
-        Err(e) => return storage_error(&e),
-    }
-    match s.app.store.commands(&id) {
-        Ok(list) => json_response(StatusCode::OK, &json!({ "commands": list })),
+    let found = s
+        .app
+        .db(move |st| match st.device(&id)? {
+            Some(_) => st.commands(&id).map(Some),
+            None => Ok(None),
+        })
+        .await
+        .and_then(|r| r);
+    match found {
+        Ok(Some(list)) => json_response(StatusCode::OK, &json!({ "commands": list })),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such device"),
         Err(e) => storage_error(&e),
     }
 }
@@ -126,13 +135,17 @@ async fn queue(
     if let Err(why) = spec.check() {
         return error(StatusCode::BAD_REQUEST, &why);
     }
-    match s.app.store.device(&id) {
-        Ok(Some(d)) if d.unenrolled_at.is_none() => {}
-        Ok(_) => return error(StatusCode::NOT_FOUND, "no such enrolled device"),
-        Err(e) => return storage_error(&e),
-    }
-    match s.app.store.queue(&id, &spec, now()) {
-        Ok(cmd) => json_response(StatusCode::CREATED, &json!({ "id": cmd })),
+    let queued = s
+        .app
+        .db(move |st| match st.device(&id)? {
+            Some(d) if d.unenrolled_at.is_none() => st.queue(&id, &spec, now()).map(Some),
+            _ => Ok(None),
+        })
+        .await
+        .and_then(|r| r);
+    match queued {
+        Ok(Some(cmd)) => json_response(StatusCode::CREATED, &json!({ "id": cmd })),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such enrolled device"),
         Err(e) => storage_error(&e),
     }
 }
@@ -150,7 +163,8 @@ async fn compliance(
     let Ok(Body { compliant }) = serde_json::from_slice::<Body>(&body) else {
         return error(StatusCode::BAD_REQUEST, r#"send {"compliant": true|false}"#);
     };
-    let device = match s.app.store.device(&id) {
+    let lookup = id.clone();
+    let device = match s.app.db(move |st| st.device(&lookup)).await.and_then(|r| r) {
         Ok(Some(d)) => d,
         Ok(None) => return error(StatusCode::NOT_FOUND, "no such device"),
         Err(e) => return storage_error(&e),
@@ -165,7 +179,12 @@ async fn compliance(
         )
         .await
     {
-        Ok(()) => match s.app.store.set_compliance(&id, compliant) {
+        Ok(()) => match s
+            .app
+            .db(move |st| st.set_compliance(&id, compliant))
+            .await
+            .and_then(|r| r)
+        {
             Ok(()) => respond(StatusCode::NO_CONTENT, None, Vec::new()),
             Err(e) => storage_error(&e),
         },

@@ -33,7 +33,7 @@ use winmdm_tou::{Submission, SystemEntropy, Terms, TermsOfUse};
 
 use crate::config::Config;
 use crate::pki::Ca;
-use crate::store::{DeviceRecord, Store};
+use crate::store::{CheckIn, Commit, CommitError, DeviceRecord, SessionWrite, Store};
 
 /// The largest request body accepted on the device endpoints.
 pub const MAX_BODY: usize = 1 << 20;
@@ -129,6 +129,18 @@ fn fault(e: &EnrollError, relates: Option<&str>) -> Response<Body> {
 }
 
 impl App {
+    /// Runs storage work on a blocking thread (stores may block: SQLite, a synchronous
+    /// PostgreSQL client).
+    pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> Result<T, crate::store::StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| crate::store::StoreError(format!("storage task: {e}")))
+    }
+
     async fn validate(&self, jwt: Option<&str>) -> Result<EntraClaims, EnrollError> {
         let jwt = jwt.ok_or_else(|| EnrollError::Authentication("no token".into()))?;
         let at = UnixTime::since_unix_epoch(Duration::from_secs(now()));
@@ -231,9 +243,14 @@ impl App {
             &self.provisioning(&record, req.context.device_name()),
             now(),
         );
-        self.store
-            .enroll(&record, &self.config.management.initial_commands, now())
+        let initial = self.config.management.initial_commands.clone();
+        let stored = record.clone();
+        crash_point("enroll:before-store");
+        self.db(move |s| s.enroll(&stored, &initial, now()))
+            .await
+            .and_then(|r| r)
             .map_err(|e| EnrollError::Internal(e.to_string()))?;
+        crash_point("enroll:after-store");
         tracing::info!(device = %device_id, tenant = %claims.tenant_id, "enrolled");
         Ok(xml)
     }
@@ -350,7 +367,14 @@ async fn enrollment_post(
     let presented = peer.as_ref().and_then(|Extension(p)| p.0.clone());
     let result = match req.request_type {
         RequestType::Issue => app.issue(&req).await,
-        _ => app.renew(&req, presented.as_deref().map(Vec::as_slice)),
+        _ => {
+            let (app, req) = (app.clone(), req.clone());
+            tokio::task::spawn_blocking(move || {
+                app.renew(&req, presented.as_deref().map(Vec::as_slice))
+            })
+            .await
+            .unwrap_or_else(|e| Err(EnrollError::Internal(e.to_string())))
+        }
     };
     match result {
         Ok(xml) => from_http(soap_response(http::StatusCode::OK, xml)),
@@ -364,16 +388,6 @@ fn syncml_response(reply: &Reply) -> Response<Body> {
         Some(CONTENT_TYPE),
         reply.to_xml().into_bytes(),
     )
-}
-
-/// What one management message changed, applied to storage after the reply is built.
-#[derive(Default)]
-struct Effects {
-    login_status: Option<String>,
-    dev_info: Option<Vec<(String, String)>>,
-    completed: Vec<(i64, u16)>,
-    results: Vec<(i64, Vec<(String, String)>)>,
-    unenroll: bool,
 }
 
 fn tag_id(tag: &str) -> Option<i64> {
@@ -401,7 +415,42 @@ impl App {
         }
     }
 
-    fn management(&self, headers: &HeaderMap, peer: Option<&[u8]>, body: &[u8]) -> Response<Body> {
+    /// Ends abandoned sessions of `device` (other than `current`) whose idle timeout has
+    /// passed: their never-sent commands go back to the queue.
+    fn sweep_sessions(&self, device: &str, current: &str) {
+        let Ok(others) = self.store.other_sessions(device, current) else {
+            return;
+        };
+        for (session_id, stored) in others {
+            let Some(mut session) = serde_json::from_str::<SessionState>(&stored.state)
+                .ok()
+                .and_then(|s| Session::restore(s).ok())
+            else {
+                continue;
+            };
+            let Some(end) = session.poll_timeout(now()) else {
+                continue;
+            };
+            let mut commit = Commit::new(device, &session_id, Some(stored.version));
+            commit.session = SessionWrite::Delete;
+            commit.requeue = end.unsent.iter().filter_map(|q| tag_id(&q.tag)).collect();
+            match self.store.commit(&commit) {
+                Ok(()) => {
+                    tracing::info!(device, session = %session_id, unsent = commit.requeue.len(), "abandoned session swept")
+                }
+                Err(e) => tracing::debug!(device, error = %e, "sweep skipped"),
+            }
+        }
+    }
+
+    /// One management message: decode, authenticate, process, then one atomic commit of
+    /// everything it changed (see [`crate::store`]). Runs on a blocking thread.
+    pub fn management(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<&[u8]>,
+        body: &[u8],
+    ) -> Response<Body> {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -419,27 +468,27 @@ impl App {
             .map(|s| s.loc_uri.trim().to_owned())
             .unwrap_or_default();
         let session_id = message.header.session_id.trim().to_owned();
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "storage");
+            respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new())
+        };
         let device = match self.store.device(&device_id) {
             Ok(Some(d)) => d,
             Ok(None) => return respond(StatusCode::UNAUTHORIZED, None, Vec::new()),
-            Err(e) => {
-                tracing::error!(error = %e, "storage");
-                return respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new());
-            }
+            Err(e) => return unavailable(&e),
         };
         let stored = match self.store.session(&device_id, &session_id) {
             Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "storage");
-                return respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new());
-            }
+            Err(e) => return unavailable(&e),
         };
-        let mut session = match stored.map(|json| serde_json::from_str::<SessionState>(&json)) {
+        let version = stored.as_ref().map(|s| s.version);
+        let mut session = match stored.map(|s| serde_json::from_str::<SessionState>(&s.state)) {
             Some(Ok(state)) => match Session::restore(state) {
                 Ok(s) => s,
                 Err(_) => return respond(StatusCode::INTERNAL_SERVER_ERROR, None, Vec::new()),
             },
-            _ => {
+            Some(Err(_)) => return respond(StatusCode::INTERNAL_SERVER_ERROR, None, Vec::new()),
+            None => {
                 // A new session: not for a device that unenrolled.
                 if device.unenrolled_at.is_some() {
                     return respond(StatusCode::UNAUTHORIZED, None, Vec::new());
@@ -468,9 +517,7 @@ impl App {
                 password: &device.digest_password,
             }
         };
-        let mut effects = Effects::default();
-        let mut took = Vec::new();
-        let mut authenticated = false;
+        let mut commit = Commit::new(&device_id, &session_id, version);
         let reply = match session.receive(message, now()) {
             Err(e) => {
                 tracing::info!(device = %device_id, error = %e, "management message refused");
@@ -480,37 +527,39 @@ impl App {
             Ok(Inbound::Authenticate(step)) => {
                 match step.decide(verdict, Nonce::from_bytes(random::<16>().to_vec())) {
                     Authenticated::Yes(mut exchange) => {
-                        authenticated = true;
+                        let mut check_in = CheckIn {
+                            at: now(),
+                            login_status: None,
+                            dev_info: None,
+                        };
                         while let Some(event) = exchange.poll_event() {
                             match event {
                                 Event::LoginStatus(ls) => {
-                                    effects.login_status = Some(format!("{ls:?}"));
+                                    check_in.login_status = Some(format!("{ls:?}"));
                                 }
                                 Event::UserToken(t) => {
                                     let user = self.user_from_token(&device, t.expose());
                                     exchange.set_user(user);
                                 }
                                 Event::DeviceInfo(values) => {
-                                    effects.dev_info = Some(
+                                    check_in.dev_info = Some(
                                         values
                                             .into_iter()
                                             .map(|v| (v.uri.to_string(), v.data.to_string()))
                                             .collect(),
                                     );
                                 }
-                                Event::UnenrollRequested => effects.unenroll = true,
+                                Event::UnenrollRequested => commit.unenrolled_at = Some(now()),
                                 Event::Status { tag, path, status } => {
                                     if path.is_empty()
                                         && let Some(id) = tag_id(&tag)
                                     {
-                                        effects
-                                            .completed
-                                            .push((id, status.code.map_or(0, |c| c.0)));
+                                        commit.completed.push((id, status.code.map_or(0, |c| c.0)));
                                     }
                                 }
                                 Event::Results { tag, results, .. } => {
                                     if let Some(id) = tag_id(&tag) {
-                                        effects.results.push((
+                                        commit.results.push((
                                             id,
                                             results
                                                 .values
@@ -521,28 +570,32 @@ impl App {
                                     }
                                 }
                                 other => {
-                                    tracing::debug!(device = %device_id, event = ?other, "event")
+                                    tracing::debug!(device = %device_id, event = ?other, "event");
                                 }
                             }
                         }
-                        // Hand the device what is queued for it (not while it unenrolls).
-                        if !effects.unenroll {
-                            match self.store.take_queued(&device_id) {
+                        commit.check_in = Some(check_in);
+                        // Hand the device what is queued for it (not while it unenrolls);
+                        // the commit marks them sent, or fails if another session took them.
+                        if commit.unenrolled_at.is_none() {
+                            if version.is_none() {
+                                self.sweep_sessions(&device_id, &session_id);
+                            }
+                            match self.store.queued(&device_id) {
                                 Ok(cmds) => {
                                     for (id, spec) in cmds {
                                         match exchange.queue(QueuedCommand::new(
                                             id.to_string(),
                                             spec.to_command(),
                                         )) {
-                                            Ok(()) => took.push(id),
+                                            Ok(()) => commit.sent.push(id),
                                             Err(e) => {
                                                 tracing::warn!(command = id, error = %e, "not queued");
-                                                let _ = self.store.requeue(&[id]);
                                             }
                                         }
                                     }
                                 }
-                                Err(e) => tracing::error!(error = %e, "storage"),
+                                Err(e) => return unavailable(&e),
                             }
                         }
                         exchange.reply()
@@ -553,54 +606,59 @@ impl App {
                 }
             }
         };
-        // Storage after the reply is decided: results first, then the session.
-        let store = &self.store;
-        let outcome = (|| {
-            for (id, values) in &effects.results {
-                store.add_results(*id, values)?;
-            }
-            for (id, code) in &effects.completed {
-                store.complete(*id, *code)?;
-            }
-            if authenticated {
-                store.check_in(
-                    &device_id,
-                    now(),
-                    effects.login_status.as_deref(),
-                    effects.dev_info.as_deref(),
-                )?;
-            }
-            if effects.unenroll {
-                store.unenroll(&device_id, now())?;
-                tracing::info!(device = %device_id, "unenrolled at the user's request");
-            }
-            if let Some(n) = &reply.next_nonce {
-                store.set_nonce(&device_id, &n.to_b64())?;
-            }
-            match &reply.end {
-                Some(end) => {
-                    let unsent: Vec<i64> =
-                        end.unsent.iter().filter_map(|q| tag_id(&q.tag)).collect();
-                    store.requeue(&unsent)?;
-                    store.end_session(&device_id, &session_id)?;
+        commit.nonce = reply.next_nonce.as_ref().map(Nonce::to_b64);
+        commit.session = match &reply.end {
+            Some(end) => {
+                commit.requeue = end.unsent.iter().filter_map(|q| tag_id(&q.tag)).collect();
+                if version.is_some() {
+                    SessionWrite::Delete
+                } else {
+                    SessionWrite::Keep
                 }
-                None if session.state().authenticated().is_some() => {
-                    let json = serde_json::to_string(session.state())
-                        .map_err(|e| crate::store::StoreError(e.to_string()))?;
-                    store.put_session(&device_id, &session_id, &json, now())?;
-                }
-                None => {}
             }
-            Ok::<_, crate::store::StoreError>(())
-        })();
-        if let Err(e) = outcome {
-            tracing::error!(device = %device_id, error = %e, "storage");
-            let _ = self.store.requeue(&took);
-            return respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new());
+            // Only an authenticated session is kept (a challenge stores nothing but the
+            // nonce); a replayed reply changes nothing.
+            None if session.state().authenticated().is_some() => {
+                match serde_json::to_string(session.state()) {
+                    Ok(json) => SessionWrite::Put(json),
+                    Err(e) => return unavailable(&e),
+                }
+            }
+            None => SessionWrite::Keep,
+        };
+        crash_point("manage:before-commit");
+        match self.store.commit(&commit) {
+            Ok(()) => {}
+            Err(CommitError::Conflict(why)) => {
+                tracing::info!(device = %device_id, %why, "management message raced; the device will retry");
+                let mut r = respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new());
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
+            Err(CommitError::Store(e)) => return unavailable(&e),
         }
+        crash_point("manage:after-commit");
         syncml_response(&reply)
     }
 }
+
+/// Fault injection for the crash tests (feature `fault-injection`): when
+/// `WINMDM_CRASH_POINT` names this point, the process announces it on standard error and
+/// waits to be killed.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn crash_point(name: &str) {
+    if std::env::var("WINMDM_CRASH_POINT").is_ok_and(|p| p == name) {
+        eprintln!("CRASH-POINT {name}");
+        loop {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn crash_point(_: &str) {}
 
 async fn management(
     State(app): State<Arc<App>>,
@@ -627,7 +685,7 @@ async fn management(
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response<Body> {
-    match app.store.devices() {
+    match app.db(|s| s.devices()).await.and_then(|r| r) {
         Ok(d) => respond(
             StatusCode::OK,
             Some("application/json"),

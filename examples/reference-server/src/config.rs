@@ -42,6 +42,11 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The admin API's bearer secret; generated on first start when absent.
     pub admin_secret: Option<Secret>,
+    /// A PostgreSQL URL (`postgres://user:password@host/db`) to share storage between
+    /// instances; default: SQLite in the data directory.
+    pub database_url: Option<Secret>,
+    /// PostgreSQL connections per instance.
+    pub database_pool: usize,
     /// Where device tokens come from.
     pub entra: EntraConfig,
     /// Where compliance is reported.
@@ -66,6 +71,8 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 8444)),
             public_url: None,
             admin_secret: None,
+            database_url: None,
+            database_pool: 16,
             entra: EntraConfig::default(),
             graph: GraphConfig::default(),
             ca: PemPair::default(),
@@ -290,6 +297,11 @@ impl Config {
         }
         if self.enrollment.validity_days == 0 {
             return bad("enrollment.validity_days must be at least 1");
+        }
+        if let Some(url) = &self.database_url
+            && !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"))
+        {
+            return bad("database_url must be a postgres:// URL");
         }
         if self.management.max_in_flight == 0 {
             return bad("management.max_in_flight must be at least 1");

@@ -291,9 +291,21 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
     ));
     discovery.policy_service_url = Some(format!("{public_url}/EnrollmentServer/Policy.svc"));
 
-    let store: Arc<dyn Store> = match components.store {
-        Some(store) => store,
-        None => Arc::new(
+    let store: Arc<dyn Store> = match (components.store, &config.database_url) {
+        (Some(store), _) => store,
+        (None, Some(url)) => {
+            // The synchronous client must not run on an async worker.
+            let (url, size) = (url.0.clone(), config.database_pool);
+            Arc::new(
+                tokio::task::spawn_blocking(move || {
+                    store::postgres::PostgresStore::connect(&url, size)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("database: {e}"))?,
+            )
+        }
+        (None, None) => Arc::new(
             SqliteStore::open(&config.data_dir.join("winmdm.sqlite3"))
                 .map_err(|e| e.to_string())?,
         ),

@@ -42,6 +42,10 @@ struct Args {
     /// How devices reach the server (`https://mdm.example.com`).
     #[arg(long, env = "WINMDM_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The environment variable holding a PostgreSQL URL (shared storage for several
+    /// instances); default: SQLite in the data directory.
+    #[arg(long, env = "WINMDM_DATABASE_URL_ENV")]
+    database_url_env: Option<String>,
     /// The environment variable holding the admin API's bearer secret.
     #[arg(long, env = "WINMDM_ADMIN_SECRET_ENV")]
     admin_secret_env: Option<String>,
@@ -103,6 +107,9 @@ fn configure(args: Args) -> Result<Config, String> {
     set!(c.admin_listen, args.admin_listen);
     if args.public_url.is_some() {
         c.public_url = args.public_url;
+    }
+    if let Some(var) = args.database_url_env {
+        c.database_url = Some(secret_from_env(&var)?);
     }
     if let Some(var) = args.admin_secret_env {
         c.admin_secret = Some(secret_from_env(&var)?);

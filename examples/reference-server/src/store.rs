@@ -5,6 +5,14 @@
 //! arrived, with its results) — or back to `queued` when the session ended before sending
 //! it. A command whose status never came stays `sent` and is reported as such: it may or
 //! may not have run, and only the vendor can decide whether to queue it again.
+//!
+//! Everything one management message changes — commands handed out, statuses, results,
+//! the check-in, the next nonce, the session state — is one [`Commit`], applied atomically
+//! and only if the session is still at the version the message was processed against. A
+//! crash before the commit changes nothing (the device resends and the message is
+//! processed again); a crash after it is answered from the stored session, which
+//! recognises the resent message and replays its reply. Nothing is lost or done twice,
+//! and two instances cannot both advance one session.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -13,6 +21,9 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::commands::CommandSpec;
+
+pub mod conformance;
+pub mod postgres;
 
 /// A storage failure (details are logged, never sent to devices).
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +114,107 @@ pub struct CommandRecord {
     pub queued_at: u64,
 }
 
+/// A stored DM session state and its version (for optimistic concurrency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The `SessionState` as JSON.
+    pub state: String,
+    /// Incremented by every commit.
+    pub version: i64,
+}
+
+/// What happens to the session row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionWrite {
+    /// Unchanged (a refused message).
+    Keep,
+    /// The new state.
+    Put(String),
+    /// The session ended.
+    Delete,
+}
+
+/// A check-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIn {
+    /// When.
+    pub at: u64,
+    /// The LoginStatus the device reported, if it did.
+    pub login_status: Option<String>,
+    /// The DevInfo it sent, if it did.
+    pub dev_info: Option<Vec<(String, String)>>,
+}
+
+/// Everything one management message changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The device.
+    pub device_id: String,
+    /// The session.
+    pub session_id: String,
+    /// The version the message was processed against; `None` for a session not stored
+    /// yet.
+    pub expected_version: Option<i64>,
+    /// The session row.
+    pub session: SessionWrite,
+    /// Commands handed to the session now (they must still be `queued`).
+    pub sent: Vec<i64>,
+    /// Commands back to the queue (never sent before the session ended).
+    pub requeue: Vec<i64>,
+    /// Final statuses.
+    pub completed: Vec<(i64, u16)>,
+    /// Results.
+    pub results: Vec<(i64, Vec<(String, String)>)>,
+    /// The check-in, for an authenticated message.
+    pub check_in: Option<CheckIn>,
+    /// The nonce the device uses next (base64).
+    pub nonce: Option<String>,
+    /// The device unenrolled at this time.
+    pub unenrolled_at: Option<u64>,
+}
+
+impl Commit {
+    /// A commit that changes nothing yet.
+    pub fn new(device_id: &str, session_id: &str, expected_version: Option<i64>) -> Self {
+        Self {
+            device_id: device_id.to_owned(),
+            session_id: session_id.to_owned(),
+            expected_version,
+            session: SessionWrite::Keep,
+            sent: Vec::new(),
+            requeue: Vec::new(),
+            completed: Vec::new(),
+            results: Vec::new(),
+            check_in: None,
+            nonce: None,
+            unenrolled_at: None,
+        }
+    }
+}
+
+/// Why a commit was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The session or a command changed since the message was read: nothing applied.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Storage failed: nothing applied.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for CommitError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl From<serde_json::Error> for CommitError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 /// What the server keeps.
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new device or replaces a re-enrolling one (its old queue and sessions
@@ -136,83 +248,53 @@ pub trait Store: Send + Sync + 'static {
         der: &[u8],
         thumbprint: &str,
     ) -> Result<(), StoreError>;
-    /// Records a check-in and what the device said about itself.
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    fn check_in(
-        &self,
-        device_id: &str,
-        now: u64,
-        login_status: Option<&str>,
-        dev_info: Option<&[(String, String)]>,
-    ) -> Result<(), StoreError>;
-    /// Stores the nonce the device uses next.
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    fn set_nonce(&self, device_id: &str, nonce_b64: &str) -> Result<(), StoreError>;
     /// Records the compliance reported to Graph.
     ///
     /// # Errors
     /// [`StoreError`].
     fn set_compliance(&self, device_id: &str, compliant: bool) -> Result<(), StoreError>;
-    /// Marks a device unenrolled (it gets no more sessions).
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    fn unenroll(&self, device_id: &str, now: u64) -> Result<(), StoreError>;
     /// Queues a command; returns its ID.
     ///
     /// # Errors
     /// [`StoreError`].
     fn queue(&self, device_id: &str, command: &CommandSpec, now: u64) -> Result<i64, StoreError>;
-    /// Takes every queued command of a device for a session (they become `sent`).
+    /// A device's queued commands, oldest first (nothing changes until a [`Commit`] hands
+    /// them to a session).
     ///
     /// # Errors
     /// [`StoreError`].
-    fn take_queued(&self, device_id: &str) -> Result<Vec<(i64, CommandSpec)>, StoreError>;
-    /// Puts commands a session did not send back in the queue.
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    fn requeue(&self, ids: &[i64]) -> Result<(), StoreError>;
-    /// Records a command's status (`done`).
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    fn complete(&self, id: i64, status: u16) -> Result<(), StoreError>;
-    /// Records results of a command.
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    fn add_results(&self, id: i64, values: &[(String, String)]) -> Result<(), StoreError>;
+    fn queued(&self, device_id: &str) -> Result<Vec<(i64, CommandSpec)>, StoreError>;
     /// A device's commands, newest last.
     ///
     /// # Errors
     /// [`StoreError`].
     fn commands(&self, device_id: &str) -> Result<Vec<CommandRecord>, StoreError>;
-    /// A stored DM session state (JSON).
+    /// A stored DM session.
     ///
     /// # Errors
     /// [`StoreError`].
-    fn session(&self, device_id: &str, session_id: &str) -> Result<Option<String>, StoreError>;
-    /// Stores a DM session state.
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    fn put_session(
+    fn session(
         &self,
         device_id: &str,
         session_id: &str,
-        state: &str,
-        now: u64,
-    ) -> Result<(), StoreError>;
-    /// Forgets a DM session.
+    ) -> Result<Option<StoredSession>, StoreError>;
+    /// The device's stored sessions other than `except` (abandoned ones are swept when a
+    /// new session starts).
     ///
     /// # Errors
     /// [`StoreError`].
-    fn end_session(&self, device_id: &str, session_id: &str) -> Result<(), StoreError>;
+    fn other_sessions(
+        &self,
+        device_id: &str,
+        except: &str,
+    ) -> Result<Vec<(String, StoredSession)>, StoreError>;
+    /// Applies everything one management message changed, atomically.
+    ///
+    /// # Errors
+    /// [`CommitError::Conflict`] when the session moved on (another instance, or a
+    /// concurrent request) or a command was handed out elsewhere: nothing was applied;
+    /// [`CommitError::Store`].
+    fn commit(&self, commit: &Commit) -> Result<(), CommitError>;
     /// How many rows of any kind mention `device_id` (for "left no trace" checks).
     ///
     /// # Errors
@@ -265,12 +347,19 @@ CREATE TABLE IF NOT EXISTS sessions (
     device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
     session_id TEXT NOT NULL,
     state TEXT NOT NULL,
+    version INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (device_id, session_id)
 );
 ";
 
 const SCHEMA_VERSION: i64 = 1;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -432,48 +521,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn check_in(
-        &self,
-        device_id: &str,
-        now: u64,
-        login_status: Option<&str>,
-        dev_info: Option<&[(String, String)]>,
-    ) -> Result<(), StoreError> {
-        let dev_info = dev_info.map(serde_json::to_string).transpose()?;
-        self.with(|c| {
-            c.execute(
-                "UPDATE devices SET last_checkin = ?2, login_status = COALESCE(?3, login_status), dev_info = COALESCE(?4, dev_info) WHERE device_id = ?1",
-                params![device_id, to_i64(now), login_status, dev_info],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn set_nonce(&self, device_id: &str, nonce_b64: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE devices SET nonce = ?2 WHERE device_id = ?1",
-                params![device_id, nonce_b64],
-            )?;
-            Ok(())
-        })
-    }
-
     fn set_compliance(&self, device_id: &str, compliant: bool) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
                 "UPDATE devices SET compliant = ?2 WHERE device_id = ?1",
                 params![device_id, compliant],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn unenroll(&self, device_id: &str, now: u64) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE devices SET unenrolled_at = ?2 WHERE device_id = ?1",
-                params![device_id, to_i64(now)],
             )?;
             Ok(())
         })
@@ -490,66 +542,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn take_queued(&self, device_id: &str) -> Result<Vec<(i64, CommandSpec)>, StoreError> {
+    fn queued(&self, device_id: &str) -> Result<Vec<(i64, CommandSpec)>, StoreError> {
         self.with(|c| {
-            let tx = c.transaction()?;
-            let taken = {
-                let mut st = tx.prepare(
-                    "SELECT id, command FROM commands WHERE device_id = ?1 AND state = 'queued' ORDER BY id",
-                )?;
-                let rows = st.query_map([device_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-                rows.collect::<Result<Vec<_>, _>>()?
-            };
-            let mut out = Vec::with_capacity(taken.len());
-            for (id, json) in taken {
-                tx.execute("UPDATE commands SET state = 'sent' WHERE id = ?1", [id])?;
-                out.push((id, serde_json::from_str(&json)?));
-            }
-            tx.commit()?;
-            Ok(out)
-        })
-    }
-
-    fn requeue(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            for id in ids {
-                tx.execute(
-                    "UPDATE commands SET state = 'queued' WHERE id = ?1 AND state = 'sent'",
-                    [id],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-    }
-
-    fn complete(&self, id: i64, status: u16) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE commands SET state = 'done', status = ?2 WHERE id = ?1",
-                params![id, status],
+            let mut st = c.prepare(
+                "SELECT id, command FROM commands WHERE device_id = ?1 AND state = 'queued' ORDER BY id",
             )?;
-            Ok(())
-        })
-    }
-
-    fn add_results(&self, id: i64, values: &[(String, String)]) -> Result<(), StoreError> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            let base: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM results WHERE command_id = ?1",
-                [id],
-                |r| r.get(0),
-            )?;
-            for (i, (uri, data)) in values.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO results (command_id, seq, uri, data) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, base + i64::try_from(i).unwrap_or(0), uri, data],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
+            let rows = st
+                .query_map([device_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, json)| Ok((id, serde_json::from_str(&json)?)))
+                .collect()
         })
     }
 
@@ -588,42 +591,144 @@ impl Store for SqliteStore {
         })
     }
 
-    fn session(&self, device_id: &str, session_id: &str) -> Result<Option<String>, StoreError> {
+    fn session(
+        &self,
+        device_id: &str,
+        session_id: &str,
+    ) -> Result<Option<StoredSession>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
-                "SELECT state FROM sessions WHERE device_id = ?1 AND session_id = ?2",
+                "SELECT state, version FROM sessions WHERE device_id = ?1 AND session_id = ?2",
                 [device_id, session_id],
-                |r| r.get(0),
+                |r| {
+                    Ok(StoredSession {
+                        state: r.get(0)?,
+                        version: r.get(1)?,
+                    })
+                },
             )
             .optional()?)
         })
     }
 
-    fn put_session(
+    fn other_sessions(
         &self,
         device_id: &str,
-        session_id: &str,
-        state: &str,
-        now: u64,
-    ) -> Result<(), StoreError> {
+        except: &str,
+    ) -> Result<Vec<(String, StoredSession)>, StoreError> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO sessions (device_id, session_id, state, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (device_id, session_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                params![device_id, session_id, state, to_i64(now)],
+            let mut st = c.prepare(
+                "SELECT session_id, state, version FROM sessions WHERE device_id = ?1 AND session_id <> ?2",
             )?;
-            Ok(())
+            let rows = st.query_map([device_id, except], |r| {
+                Ok((
+                    r.get(0)?,
+                    StoredSession {
+                        state: r.get(1)?,
+                        version: r.get(2)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    fn end_session(&self, device_id: &str, session_id: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM sessions WHERE device_id = ?1 AND session_id = ?2",
-                [device_id, session_id],
+    fn commit(&self, m: &Commit) -> Result<(), CommitError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = conn.transaction()?;
+        let version: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM sessions WHERE device_id = ?1 AND session_id = ?2",
+                [&m.device_id, &m.session_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if version != m.expected_version {
+            return Err(CommitError::Conflict(format!(
+                "session {} is at version {version:?}, not {:?}",
+                m.session_id, m.expected_version
+            )));
+        }
+        for id in &m.sent {
+            let n = tx.execute(
+                "UPDATE commands SET state = 'sent' WHERE id = ?1 AND device_id = ?2 AND state = 'queued'",
+                params![id, m.device_id],
             )?;
-            Ok(())
-        })
+            if n != 1 {
+                return Err(CommitError::Conflict(format!(
+                    "command {id} was handed out elsewhere"
+                )));
+            }
+        }
+        for id in &m.requeue {
+            tx.execute(
+                "UPDATE commands SET state = 'queued' WHERE id = ?1 AND device_id = ?2 AND state = 'sent'",
+                params![id, m.device_id],
+            )?;
+        }
+        for (id, values) in &m.results {
+            let base: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM results WHERE command_id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            for (i, (uri, data)) in values.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO results (command_id, seq, uri, data) SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM commands WHERE id = ?1 AND device_id = ?5)",
+                    params![id, base + i64::try_from(i).unwrap_or(0), uri, data, m.device_id],
+                )?;
+            }
+        }
+        for (id, status) in &m.completed {
+            tx.execute(
+                "UPDATE commands SET state = 'done', status = ?2 WHERE id = ?1 AND device_id = ?3",
+                params![id, status, m.device_id],
+            )?;
+        }
+        if let Some(ci) = &m.check_in {
+            let dev_info = ci
+                .dev_info
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?;
+            tx.execute(
+                "UPDATE devices SET last_checkin = ?2, login_status = COALESCE(?3, login_status), dev_info = COALESCE(?4, dev_info) WHERE device_id = ?1",
+                params![m.device_id, to_i64(ci.at), ci.login_status, dev_info],
+            )?;
+        }
+        if let Some(n) = &m.nonce {
+            tx.execute(
+                "UPDATE devices SET nonce = ?2 WHERE device_id = ?1",
+                params![m.device_id, n],
+            )?;
+        }
+        if let Some(at) = m.unenrolled_at {
+            tx.execute(
+                "UPDATE devices SET unenrolled_at = ?2 WHERE device_id = ?1",
+                params![m.device_id, to_i64(at)],
+            )?;
+        }
+        match &m.session {
+            SessionWrite::Keep => {}
+            SessionWrite::Delete => {
+                tx.execute(
+                    "DELETE FROM sessions WHERE device_id = ?1 AND session_id = ?2",
+                    [&m.device_id, &m.session_id],
+                )?;
+            }
+            SessionWrite::Put(state) => {
+                tx.execute(
+                    "INSERT INTO sessions (device_id, session_id, state, version, updated_at) VALUES (?1, ?2, ?3, 1, ?4)
+                     ON CONFLICT (device_id, session_id) DO UPDATE SET state = excluded.state, version = sessions.version + 1, updated_at = excluded.updated_at",
+                    params![m.device_id, m.session_id, state, to_i64(now_secs())],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
@@ -644,55 +749,13 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    fn device(id: &str) -> DeviceRecord {
-        DeviceRecord {
-            device_id: id.into(),
-            tenant_id: "t".into(),
-            user_oid: "u".into(),
-            upn: Some("a@b".into()),
-            enrollment_type: "Device".into(),
-            certificate: vec![1, 2, 3],
-            thumbprint: "ab".into(),
-            digest_username: "n".into(),
-            digest_password: "p".into(),
-            nonce: "AAAA".into(),
-            enrolled_at: 10,
-            last_checkin: None,
-            login_status: None,
-            compliant: None,
-            unenrolled_at: None,
-            dev_info: Vec::new(),
-        }
+    #[test]
+    fn queue_lifecycle_and_reenrollment() {
+        conformance::queue_lifecycle(&SqliteStore::in_memory().unwrap());
     }
 
     #[test]
-    fn queue_lifecycle_and_reenrollment() {
-        let s = SqliteStore::in_memory().unwrap();
-        let get = CommandSpec::Get {
-            targets: vec!["./A".into()],
-        };
-        s.enroll(&device("d1"), std::slice::from_ref(&get), 10)
-            .unwrap();
-        let b = s.queue("d1", &get, 11).unwrap();
-        let taken = s.take_queued("d1").unwrap();
-        assert_eq!(taken.len(), 2);
-        assert!(s.take_queued("d1").unwrap().is_empty(), "taken once");
-        s.complete(taken[0].0, 200).unwrap();
-        s.add_results(taken[0].0, &[("./A".into(), "1".into())])
-            .unwrap();
-        s.requeue(&[b]).unwrap();
-        let cmds = s.commands("d1").unwrap();
-        assert_eq!(cmds[0].state, "done");
-        assert_eq!(cmds[0].results, [("./A".to_owned(), "1".to_owned())]);
-        assert_eq!(cmds[1].state, "queued");
-        // A done command is never re-queued.
-        s.requeue(&[taken[0].0]).unwrap();
-        assert_eq!(s.commands("d1").unwrap()[0].state, "done");
-        s.put_session("d1", "1", "{}", 12).unwrap();
-        assert_eq!(s.traces_of("d1").unwrap(), 4);
-        // Re-enrolling starts over.
-        s.enroll(&device("d1"), &[], 20).unwrap();
-        assert_eq!(s.traces_of("d1").unwrap(), 1);
-        assert_eq!(s.traces_of("nobody").unwrap(), 0);
+    fn commits_are_atomic_and_versioned() {
+        conformance::commits(&SqliteStore::in_memory().unwrap());
     }
 }

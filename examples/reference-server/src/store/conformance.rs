@@ -1,0 +1,165 @@
+//! The behaviour every [`Store`] must have, as functions that panic on a violation: run
+//! them against your own implementation (winmdm runs them against SQLite and PostgreSQL).
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use super::{CheckIn, Commit, CommitError, DeviceRecord, SessionWrite, Store};
+use crate::commands::CommandSpec;
+
+/// A device record for tests.
+pub fn device(id: &str) -> DeviceRecord {
+    DeviceRecord {
+        device_id: id.into(),
+        tenant_id: "t".into(),
+        user_oid: "u".into(),
+        upn: Some("a@b".into()),
+        enrollment_type: "Device".into(),
+        certificate: vec![1, 2, 3],
+        thumbprint: "ab".into(),
+        digest_username: "n".into(),
+        digest_password: "p".into(),
+        nonce: "AAAA".into(),
+        enrolled_at: 10,
+        last_checkin: None,
+        login_status: None,
+        compliant: None,
+        unenrolled_at: None,
+        dev_info: Vec::new(),
+    }
+}
+
+fn get(uri: &str) -> CommandSpec {
+    CommandSpec::Get {
+        targets: vec![uri.into()],
+    }
+}
+
+/// Enrollment, queueing, re-enrollment, traces. `store` must not know device `d1`.
+pub fn queue_lifecycle(store: &dyn Store) {
+    let s = store;
+    s.enroll(&device("d1"), &[get("./A")], 10).unwrap();
+    let b = s.queue("d1", &get("./B"), 11).unwrap();
+    let queued = s.queued("d1").unwrap();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[1], (b, get("./B")), "oldest first");
+    assert_eq!(s.queued("d1").unwrap().len(), 2, "reading takes nothing");
+    let d = s.device("d1").unwrap().unwrap();
+    assert_eq!(d, device("d1"));
+    assert!(s.devices().unwrap().iter().any(|x| x.device_id == "d1"));
+    s.set_certificate("d1", &[9, 9], "99").unwrap();
+    s.set_compliance("d1", true).unwrap();
+    let d = s.device("d1").unwrap().unwrap();
+    assert_eq!(
+        (d.certificate, d.thumbprint, d.compliant),
+        (vec![9, 9], "99".to_owned(), Some(true))
+    );
+    let mut c = Commit::new("d1", "1", None);
+    c.session = SessionWrite::Put("{}".into());
+    s.commit(&c).unwrap();
+    assert_eq!(
+        s.traces_of("d1").unwrap(),
+        4,
+        "device, two commands, a session"
+    );
+    // Re-enrolling starts over.
+    s.enroll(&device("d1"), &[], 20).unwrap();
+    assert_eq!(s.traces_of("d1").unwrap(), 1);
+    assert!(s.queued("d1").unwrap().is_empty());
+    assert_eq!(s.traces_of("nobody").unwrap(), 0);
+    assert!(s.device("nobody").unwrap().is_none());
+}
+
+/// Commits: all or nothing, versioned sessions, commands handed out once. `store` must not
+/// know device `d2`.
+pub fn commits(store: &dyn Store) {
+    let s = store;
+    s.enroll(&device("d2"), &[get("./A"), get("./B"), get("./C")], 10)
+        .unwrap();
+    let ids: Vec<i64> = s
+        .queued("d2")
+        .unwrap()
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+
+    // The first message of session 7 hands out A and B.
+    let mut first = Commit::new("d2", "7", None);
+    first.session = SessionWrite::Put("state-1".into());
+    first.sent = vec![ids[0], ids[1]];
+    first.nonce = Some("Tk9OQ0U=".into());
+    first.check_in = Some(CheckIn {
+        at: 100,
+        login_status: Some("User".into()),
+        dev_info: Some(vec![("./DevInfo/Man".into(), "Contoso".into())]),
+    });
+    s.commit(&first).unwrap();
+    let stored = s.session("d2", "7").unwrap().unwrap();
+    assert_eq!(stored.state, "state-1");
+    let v1 = stored.version;
+    let d = s.device("d2").unwrap().unwrap();
+    assert_eq!(d.nonce, "Tk9OQ0U=");
+    assert_eq!(d.last_checkin, Some(100));
+    assert_eq!(d.login_status.as_deref(), Some("User"));
+    assert_eq!(
+        d.dev_info,
+        [("./DevInfo/Man".to_owned(), "Contoso".to_owned())]
+    );
+    assert_eq!(s.queued("d2").unwrap().len(), 1, "C still queued");
+
+    // The same first message again (a retry after a crash): a conflict, nothing applied.
+    assert!(matches!(s.commit(&first), Err(CommitError::Conflict(_))));
+
+    // A commit against an old version: refused as a whole, results included.
+    let mut stale = Commit::new("d2", "7", Some(v1 - 1));
+    stale.session = SessionWrite::Put("stale".into());
+    stale.results = vec![(ids[0], vec![("./A".into(), "1".into())])];
+    stale.completed = vec![(ids[0], 200)];
+    assert!(matches!(s.commit(&stale), Err(CommitError::Conflict(_))));
+    let cmds = s.commands("d2").unwrap();
+    assert!(cmds[0].results.is_empty() && cmds[0].state == "sent");
+    assert_eq!(s.session("d2", "7").unwrap().unwrap().state, "state-1");
+
+    // Another session cannot take what this one took.
+    let mut other = Commit::new("d2", "8", None);
+    other.session = SessionWrite::Put("other".into());
+    other.sent = vec![ids[2], ids[1]];
+    assert!(matches!(s.commit(&other), Err(CommitError::Conflict(_))));
+    assert_eq!(
+        s.queued("d2").unwrap().len(),
+        1,
+        "C not taken by the failed commit"
+    );
+    assert!(s.session("d2", "8").unwrap().is_none());
+
+    // The second message: results and statuses, B back to the queue, the session ends.
+    let mut second = Commit::new("d2", "7", Some(v1));
+    second.session = SessionWrite::Delete;
+    second.results = vec![(
+        ids[0],
+        vec![("./A".into(), "1".into()), ("./A/x".into(), "2".into())],
+    )];
+    second.completed = vec![(ids[0], 200)];
+    second.requeue = vec![ids[1]];
+    second.unenrolled_at = Some(200);
+    s.commit(&second).unwrap();
+    let cmds = s.commands("d2").unwrap();
+    assert_eq!(cmds[0].state, "done");
+    assert_eq!(cmds[0].status, Some(200));
+    assert_eq!(cmds[0].results.len(), 2);
+    assert_eq!(cmds[1].state, "queued");
+    assert!(s.session("d2", "7").unwrap().is_none());
+    assert_eq!(s.device("d2").unwrap().unwrap().unenrolled_at, Some(200));
+    // A done command is not re-queued.
+    let mut late = Commit::new("d2", "9", None);
+    late.requeue = vec![ids[0]];
+    s.commit(&late).unwrap();
+    assert_eq!(s.commands("d2").unwrap()[0].state, "done");
+
+    // Sessions other than one.
+    let mut a = Commit::new("d2", "10", None);
+    a.session = SessionWrite::Put("ten".into());
+    s.commit(&a).unwrap();
+    let others = s.other_sessions("d2", "11").unwrap();
+    assert_eq!(others.len(), 1);
+    assert_eq!(others[0].0, "10");
+    assert!(s.other_sessions("d2", "10").unwrap().is_empty());
+}
