@@ -127,6 +127,17 @@ pub struct SimulatorConfig {
     pub unenroll: bool,
     /// The per-request timeout.
     pub timeout: Duration,
+    /// How long to keep resending a request the server did not answer (connection
+    /// failures, `503`, `429`), as Windows retries; zero: never.
+    pub retry_for: Duration,
+    /// Keep connections open between requests of a step (default); off, every request
+    /// opens its own connection (to spread a device's requests over load-balanced
+    /// instances).
+    pub reuse_connections: bool,
+    /// A ready device key (PKCS#8 DER: RSA or ECDSA P-256) for the enrollment request
+    /// instead of a fresh RSA-2048 key (load tests pre-generate them). Renewal always
+    /// generates an RSA key.
+    pub key_pkcs8: Option<Vec<u8>>,
 }
 
 impl SimulatorConfig {
@@ -142,6 +153,9 @@ impl SimulatorConfig {
             renew: true,
             unenroll: true,
             timeout: Duration::from_secs(30),
+            retry_for: Duration::ZERO,
+            reuse_connections: true,
+            key_pkcs8: None,
         }
     }
 }
@@ -510,9 +524,12 @@ struct NewKey {
     csr: Vec<u8>,
 }
 
-fn new_key_and_csr(device_id: &str) -> Result<NewKey, String> {
-    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .map_err(|e| format!("key generation: {e}"))?;
+fn new_key_and_csr(device_id: &str, existing: Option<&[u8]>) -> Result<NewKey, String> {
+    let key = match existing {
+        Some(der) => rcgen::KeyPair::try_from(der).map_err(|e| format!("device key: {e}"))?,
+        None => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            .map_err(|e| format!("key generation: {e}"))?,
+    };
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
@@ -555,6 +572,9 @@ impl Simulator {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.config.timeout)
             .no_proxy();
+        if !self.config.reuse_connections {
+            b = b.pool_max_idle_per_host(0);
+        }
         if let Some(ca) = &self.config.ca_pem {
             for cert in reqwest::Certificate::from_pem_bundle(ca.as_bytes())
                 .map_err(|e| Failure::new(format!("--ca: {e}")))?
@@ -576,21 +596,51 @@ impl Simulator {
             .map_err(|e| Failure::new(format!("HTTP client: {e}")))
     }
 
+    /// Sends `req`; within [`SimulatorConfig::retry_for`], resends the identical request
+    /// after a transport failure, a `503` or a `429` (honouring `Retry-After`), as Windows
+    /// does.
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), Failure> {
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Failure::new(format!("HTTP: {e}")))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Failure::http(status, format!("HTTP body: {e}")))?;
-        Ok((status, headers, body.to_vec()))
+        let deadline = Instant::now() + self.config.retry_for;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let attempt = req
+                .try_clone()
+                .ok_or_else(|| Failure::new("a streaming body cannot be resent"))?;
+            let outcome = match attempt.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok((status, headers, body.to_vec())),
+                        Err(e) => Err(Failure::http(status, format!("HTTP body: {e}"))),
+                    }
+                }
+                Err(e) => Err(Failure::new(format!("HTTP: {e}"))),
+            };
+            let retry_after = match &outcome {
+                Ok((503 | 429, headers, _)) => Some(
+                    headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map_or(delay, |s| {
+                            Duration::from_secs(s).min(Duration::from_secs(5))
+                        }),
+                ),
+                Ok(_) => None,
+                Err(_) => Some(delay),
+            };
+            match retry_after {
+                Some(wait) if Instant::now() + wait < deadline => {
+                    tokio::time::sleep(wait).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                _ => return outcome,
+            }
+        }
     }
 
     async fn soap(
@@ -908,7 +958,8 @@ impl Simulator {
     }
 
     async fn enroll(&mut self) -> StepResult {
-        let key = new_key_and_csr(&self.config.device_id).map_err(Failure::new)?;
+        let key = new_key_and_csr(&self.config.device_id, self.config.key_pkcs8.as_deref())
+            .map_err(Failure::new)?;
         let hw = random_guid().replace('-', "").to_ascii_uppercase();
         let items = context_items(&[
             ("UXInitiated", "true"),
@@ -945,7 +996,7 @@ impl Simulator {
         let Some(id) = &self.identity else {
             return Err(Failure::new("not enrolled"));
         };
-        let key = new_key_and_csr(&self.config.device_id).map_err(Failure::new)?;
+        let key = new_key_and_csr(&self.config.device_id, None).map_err(Failure::new)?;
         let pkcs7 = renewal_pkcs7(&key.csr, &id.certificate, &id.key_pkcs8)?;
         let items = context_items(&[
             ("DeviceType", "CIMClient_Windows"),

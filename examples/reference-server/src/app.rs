@@ -159,10 +159,12 @@ impl App {
     }
 
     fn issuance_policy(&self) -> IssuancePolicy {
-        IssuancePolicy {
+        let mut policy = IssuancePolicy {
             validity: Duration::from_secs(self.config.enrollment.validity_days * 86_400),
             ..IssuancePolicy::default()
-        }
+        };
+        policy.keys.allow_ecdsa = self.config.enrollment.allow_ecdsa;
+        policy
     }
 
     fn provisioning(&self, device: &DeviceRecord, name: Option<&str>) -> ProvisioningConfig {
@@ -646,10 +648,19 @@ impl App {
 /// Fault injection for the crash tests (feature `fault-injection`): when
 /// `WINMDM_CRASH_POINT` names this point, the process announces it on standard error and
 /// waits to be killed.
+/// `WINMDM_CRASH_POINT` is `name` (the first time it is reached) or `name#n` (the n-th).
 #[cfg(feature = "fault-injection")]
 pub(crate) fn crash_point(name: &str) {
-    if std::env::var("WINMDM_CRASH_POINT").is_ok_and(|p| p == name) {
-        eprintln!("CRASH-POINT {name}");
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static HITS: AtomicU32 = AtomicU32::new(0);
+    let Ok(wanted) = std::env::var("WINMDM_CRASH_POINT") else {
+        return;
+    };
+    let (point, nth) = wanted
+        .split_once('#')
+        .map_or((wanted.as_str(), 1), |(p, n)| (p, n.parse().unwrap_or(1)));
+    if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        eprintln!("CRASH-POINT {wanted}");
         loop {
             std::thread::sleep(Duration::from_secs(60));
         }

@@ -81,14 +81,18 @@ impl CommandSpec {
     /// # Errors
     /// What is wrong, for the admin.
     pub fn check(&self) -> Result<(), String> {
-        self.check_at(0)
+        self.check_at(0, false)
     }
 
-    fn check_at(&self, depth: usize) -> Result<(), String> {
+    fn check_at(&self, depth: usize, in_atomic: bool) -> Result<(), String> {
         if depth > MAX_DEPTH {
             return Err("Atomic/Sequence nested too deep".into());
         }
         match self {
+            // OMA-DM 1.2 does not allow Get inside Atomic (Windows answers 507).
+            Self::Get { .. } if in_atomic => {
+                Err("Get cannot be inside Atomic (use Sequence)".into())
+            }
             Self::Get { targets } | Self::Delete { targets } => {
                 if targets.is_empty() || targets.len() > MAX_TARGETS {
                     return Err(format!("1 to {MAX_TARGETS} targets"));
@@ -106,7 +110,10 @@ impl CommandSpec {
                 if commands.is_empty() || commands.len() > MAX_TARGETS {
                     return Err(format!("1 to {MAX_TARGETS} commands"));
                 }
-                commands.iter().try_for_each(|c| c.check_at(depth + 1))
+                let atomic = in_atomic || matches!(self, Self::Atomic { .. });
+                commands
+                    .iter()
+                    .try_for_each(|c| c.check_at(depth + 1, atomic))
             }
         }
     }
@@ -148,12 +155,12 @@ mod tests {
     #[test]
     fn json_round_trip_and_checks() {
         let spec: CommandSpec = serde_json::from_str(
-            r#"{"verb":"Atomic","commands":[{"verb":"Replace","target":"./Vendor/MSFT/A","format":"int","data":"1"},{"verb":"Get","targets":["./DevDetail/SwV"]}]}"#,
+            r#"{"verb":"Sequence","commands":[{"verb":"Replace","target":"./Vendor/MSFT/A","format":"int","data":"1"},{"verb":"Get","targets":["./DevDetail/SwV"]}]}"#,
         )
         .unwrap();
         spec.check().unwrap();
         let xml = winmdm_syncml::encode_command(&spec.to_command());
-        assert!(xml.starts_with("<Atomic>"), "{xml}");
+        assert!(xml.starts_with("<Sequence>"), "{xml}");
         assert!(
             xml.contains("./Vendor/MSFT/A") && xml.contains("<Get>"),
             "{xml}"
@@ -163,6 +170,7 @@ mod tests {
             r#"{"verb":"Get","targets":["/etc/passwd"]}"#,
             r#"{"verb":"Replace","target":"./A","format":"","data":"1"}"#,
             r#"{"verb":"Exec","target":"./A\u0000"}"#,
+            r#"{"verb":"Atomic","commands":[{"verb":"Sequence","commands":[{"verb":"Get","targets":["./A"]}]}]}"#,
         ] {
             let spec: CommandSpec = serde_json::from_str(bad).unwrap();
             assert!(spec.check().is_err(), "{bad}");

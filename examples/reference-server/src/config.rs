@@ -160,6 +160,9 @@ pub struct EnrollmentConfig {
     pub provider_id: String,
     /// The account name Windows shows.
     pub name: String,
+    /// Accept ECDSA P-256/P-384 device keys (Windows makes RSA keys; simulators and
+    /// load tests may not).
+    pub allow_ecdsa: bool,
 }
 
 impl Default for EnrollmentConfig {
@@ -169,6 +172,7 @@ impl Default for EnrollmentConfig {
             renewal_window_days: 60,
             provider_id: "winmdm".to_owned(),
             name: "winmdm reference server".to_owned(),
+            allow_ecdsa: false,
         }
     }
 }
