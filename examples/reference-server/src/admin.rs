@@ -5,7 +5,7 @@
 //!   compliance, unenrollment;
 //! * `GET /devices/{id}` — one device with its commands;
 //! * `POST /devices/{id}/commands` — queue a command (see
-//!   [`CommandSpec`](crate::commands::CommandSpec)); `201 {"id": …}`;
+//!   [`CommandSpec`]); `201 {"id": …}`;
 //! * `GET /devices/{id}/commands` — its commands: state, status, results;
 //! * `PUT /devices/{id}/compliance` — `{"compliant": true}`: reported to Graph
 //!   (`isManaged` = true, `isCompliant`), then recorded; `204`, or `502` with Graph's
