@@ -43,10 +43,6 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &json!({ "error": message }))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn authorize(
     State(state): State<AdminState>,
     request: axum::extract::Request,
@@ -59,7 +55,13 @@ async fn authorize(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(p) if constant_time_eq(p.as_bytes(), state.secret.0.as_bytes()) => {
+        Some(p)
+            if aws_lc_rs::constant_time::verify_slices_are_equal(
+                p.as_bytes(),
+                state.secret.0.as_bytes(),
+            )
+            .is_ok() =>
+        {
             next.run(request).await
         }
         _ => {

@@ -85,8 +85,9 @@ fn read_or_create_secret(path: &Path, bytes: usize) -> Result<String, String> {
     Ok(secret)
 }
 
+/// Writes a secret file readable by its owner only (0600 on Unix).
 #[cfg(unix)]
-fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
@@ -100,7 +101,7 @@ fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 

@@ -74,24 +74,6 @@ fn read_pem_pair(
     Ok((certs, key))
 }
 
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
-}
-
 /// Loads the configured CA, or the development CA in the data directory (creating it on
 /// first start).
 ///
@@ -145,7 +127,7 @@ pub fn load_or_create_ca(config: &Config) -> Result<Ca, String> {
     let cert = params.self_signed(&key).map_err(err)?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
-    write_private(&key_path, &key.serialize_pem())
+    crate::write_secret(&key_path, &key.serialize_pem())
         .map_err(|e| format!("{}: {e}", key_path.display()))?;
     std::fs::write(&cert_path, cert.pem()).map_err(|e| format!("{}: {e}", cert_path.display()))?;
     tracing::info!(path = %cert_path.display(), "generated a development CA");
