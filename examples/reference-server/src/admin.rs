@@ -4,8 +4,9 @@
 //! * `GET /devices` — every device: enrollment type, last check-in, login status,
 //!   compliance, unenrollment;
 //! * `GET /devices/{id}` — one device with its commands;
-//! * `POST /devices/{id}/commands` — queue a command (see
-//!   [`CommandSpec`]); `201 {"id": …}`;
+//! * `POST /devices/{id}/commands[?user=<object id>]` — queue a command (see
+//!   [`CommandSpec`]) for the device, or for one user (sent only while that user is
+//!   signed in, per the Entra scope rules); `201 {"id": …}`;
 //! * `GET /devices/{id}/commands` — its commands: state, status, results;
 //! * `PUT /devices/{id}/compliance` — `{"compliant": true}`: reported to Graph
 //!   (`isManaged` = true, `isCompliant`), then recorded; `204`, or `502` with Graph's
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::routing::{get, put};
 use serde_json::json;
@@ -120,9 +121,26 @@ async fn commands(State(s): State<AdminState>, Path(id): Path<String>) -> Respon
 async fn queue(
     State(s): State<AdminState>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
+    // `?user=<object id>`: a command for one user of the device.
+    let mut for_user = None;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "user" if for_user.is_none() && winmdm_graph::api::is_guid(&v) => {
+                for_user = Some(v.into_owned());
+            }
+            "user" => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "user must be one Entra object ID (a GUID)",
+                );
+            }
+            _ => return error(StatusCode::BAD_REQUEST, "the only parameter is user"),
+        }
+    }
     if !headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -140,7 +158,9 @@ async fn queue(
     let queued = s
         .app
         .db(move |st| match st.device(&id)? {
-            Some(d) if d.unenrolled_at.is_none() => st.queue(&id, &spec, now()).map(Some),
+            Some(d) if d.unenrolled_at.is_none() => {
+                st.queue(&id, &spec, for_user.as_deref(), now()).map(Some)
+            }
             _ => Ok(None),
         })
         .await

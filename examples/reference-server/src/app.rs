@@ -585,11 +585,16 @@ impl App {
                             }
                             match self.store.queued(&device_id) {
                                 Ok(cmds) => {
-                                    for (id, spec) in cmds {
-                                        match exchange.queue(QueuedCommand::new(
+                                    for q in cmds {
+                                        let id = q.id;
+                                        let mut queued = QueuedCommand::new(
                                             id.to_string(),
-                                            spec.to_command(),
-                                        )) {
+                                            q.command.to_command(),
+                                        );
+                                        if let Some(user) = q.for_user {
+                                            queued = queued.for_user(user);
+                                        }
+                                        match exchange.queue(queued) {
                                             Ok(()) => commit.sent.push(id),
                                             Err(e) => {
                                                 tracing::warn!(command = id, error = %e, "not queued");

@@ -112,6 +112,20 @@ pub struct CommandRecord {
     pub results: Vec<(String, String)>,
     /// When it was queued.
     pub queued_at: u64,
+    /// The user (object ID) it is for; `None` for the device.
+    pub for_user: Option<String>,
+}
+
+/// A queued command, as a session takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// Its ID.
+    pub id: i64,
+    /// The command.
+    pub command: CommandSpec,
+    /// The user (Entra object ID) it is for: the session sends it only while that user is
+    /// signed in (the integration doc's scope rules); `None` for the device.
+    pub for_user: Option<String>,
 }
 
 /// A stored DM session state and its version (for optimistic concurrency).
@@ -253,17 +267,23 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`].
     fn set_compliance(&self, device_id: &str, compliant: bool) -> Result<(), StoreError>;
-    /// Queues a command; returns its ID.
+    /// Queues a command, for the device or for one user; returns its ID.
     ///
     /// # Errors
     /// [`StoreError`].
-    fn queue(&self, device_id: &str, command: &CommandSpec, now: u64) -> Result<i64, StoreError>;
+    fn queue(
+        &self,
+        device_id: &str,
+        command: &CommandSpec,
+        for_user: Option<&str>,
+        now: u64,
+    ) -> Result<i64, StoreError>;
     /// A device's queued commands, oldest first (nothing changes until a [`Commit`] hands
     /// them to a session).
     ///
     /// # Errors
     /// [`StoreError`].
-    fn queued(&self, device_id: &str) -> Result<Vec<(i64, CommandSpec)>, StoreError>;
+    fn queued(&self, device_id: &str) -> Result<Vec<Queued>, StoreError>;
     /// A device's commands, newest last.
     ///
     /// # Errors
@@ -353,7 +373,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 ";
 
-const SCHEMA_VERSION: i64 = 1;
+/// Migrations after the first schema, in order; each runs once, in a transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(2, "ALTER TABLE commands ADD COLUMN for_user TEXT;")];
+
+const SCHEMA_VERSION: i64 = 2;
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -396,16 +419,24 @@ impl SqliteStore {
             .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
             .optional()?
             .flatten();
-        match version {
+        let version = match version {
             None => {
-                conn.execute("INSERT INTO schema_version VALUES (?1)", [SCHEMA_VERSION])?;
+                conn.execute("INSERT INTO schema_version VALUES (1)", [])?;
+                1
             }
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(StoreError(format!(
                     "the database has schema version {v}; this server knows {SCHEMA_VERSION}"
                 )));
             }
-            Some(_) => {}
+            Some(v) => v,
+        };
+        let mut conn = conn;
+        for (v, sql) in MIGRATIONS.iter().filter(|m| m.0 > version) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute("INSERT INTO schema_version VALUES (?1)", [v])?;
+            tx.commit()?;
         }
         Ok(Self {
             conn: Mutex::new(conn),
@@ -531,27 +562,45 @@ impl Store for SqliteStore {
         })
     }
 
-    fn queue(&self, device_id: &str, command: &CommandSpec, now: u64) -> Result<i64, StoreError> {
+    fn queue(
+        &self,
+        device_id: &str,
+        command: &CommandSpec,
+        for_user: Option<&str>,
+        now: u64,
+    ) -> Result<i64, StoreError> {
         let json = serde_json::to_string(command)?;
         self.with(|c| {
             c.execute(
-                "INSERT INTO commands (device_id, command, state, queued_at) VALUES (?1, ?2, 'queued', ?3)",
-                params![device_id, json, to_i64(now)],
+                "INSERT INTO commands (device_id, command, state, queued_at, for_user) VALUES (?1, ?2, 'queued', ?3, ?4)",
+                params![device_id, json, to_i64(now), for_user],
             )?;
             Ok(c.last_insert_rowid())
         })
     }
 
-    fn queued(&self, device_id: &str) -> Result<Vec<(i64, CommandSpec)>, StoreError> {
+    fn queued(&self, device_id: &str) -> Result<Vec<Queued>, StoreError> {
         self.with(|c| {
             let mut st = c.prepare(
-                "SELECT id, command FROM commands WHERE device_id = ?1 AND state = 'queued' ORDER BY id",
+                "SELECT id, command, for_user FROM commands WHERE device_id = ?1 AND state = 'queued' ORDER BY id",
             )?;
             let rows = st
-                .query_map([device_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .query_map([device_id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter()
-                .map(|(id, json)| Ok((id, serde_json::from_str(&json)?)))
+                .map(|(id, json, for_user)| {
+                    Ok(Queued {
+                        id,
+                        command: serde_json::from_str(&json)?,
+                        for_user,
+                    })
+                })
                 .collect()
         })
     }
@@ -559,7 +608,7 @@ impl Store for SqliteStore {
     fn commands(&self, device_id: &str) -> Result<Vec<CommandRecord>, StoreError> {
         self.with(|c| {
             let mut st = c.prepare(
-                "SELECT id, command, state, status, queued_at FROM commands WHERE device_id = ?1 ORDER BY id",
+                "SELECT id, command, state, status, queued_at, for_user FROM commands WHERE device_id = ?1 ORDER BY id",
             )?;
             let rows = st
                 .query_map([device_id], |r| {
@@ -569,12 +618,13 @@ impl Store for SqliteStore {
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<u16>>(3)?,
                         r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut res = c.prepare("SELECT uri, data FROM results WHERE command_id = ?1 ORDER BY seq")?;
             let mut out = Vec::with_capacity(rows.len());
-            for (id, json, state, status, queued_at) in rows {
+            for (id, json, state, status, queued_at, for_user) in rows {
                 let results = res
                     .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -585,6 +635,7 @@ impl Store for SqliteStore {
                     status,
                     results,
                     queued_at: to_u64(queued_at),
+                    for_user,
                 });
             }
             Ok(out)

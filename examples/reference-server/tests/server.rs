@@ -599,3 +599,71 @@ fn terms_of_use_keys_rotate_without_breaking_blobs_in_flight() {
         assert!(err.contains("tou-sealing-keys:1"), "{err}");
     });
 }
+
+#[test]
+fn user_scoped_commands_wait_for_their_user() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    let mut c = config(&dir);
+    c.admin_secret = Some(Secret("admin".into()));
+    rt.block_on(async {
+        let running = start(c).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, ENROLL).await;
+        let id = sim.device_id().to_owned();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let queue = |query: String| {
+            http.post(format!("{}/devices/{id}/commands{query}", running.admin_url))
+                .bearer_auth("admin")
+                .header("content-type", "application/json")
+                .body(r#"{"verb":"Replace","target":"./User/Vendor/MSFT/Policy/Config/Start/HideAppList","format":"int","data":"1"}"#)
+                .send()
+        };
+        assert_eq!(queue(format!("?user={}", entra::ALICE.oid)).await.unwrap().status(), 201);
+        assert_eq!(queue(format!("?user={}", entra::BOB.oid)).await.unwrap().status(), 201);
+        for bad in ["?user=alice", "?user=", "?other=1"] {
+            assert_eq!(queue(bad.to_owned()).await.unwrap().status(), 400, "{bad}");
+        }
+        // The session's user is Alice (her AADUserToken, LoginStatus user): her command is
+        // sent; Bob's waits in the queue.
+        steps(&mut sim, &["management: session 1"]).await;
+        let commands = running.app.store.commands(&id).unwrap();
+        let alice = commands.iter().find(|c| c.for_user.as_deref() == Some(entra::ALICE.oid)).unwrap();
+        let bob = commands.iter().find(|c| c.for_user.as_deref() == Some(entra::BOB.oid)).unwrap();
+        assert_eq!((alice.state.as_str(), alice.status), ("done", Some(200)));
+        assert_eq!((bob.state.as_str(), bob.status), ("queued", None));
+        assert_eq!(sim.applied().iter().filter(|a| a.contains("HideAppList")).count(), 1);
+    });
+}
+
+#[test]
+fn a_first_schema_database_is_migrated() {
+    let dir = TempDir::new();
+    let path = dir.0.join("v1.sqlite3");
+    {
+        // The first schema, as the first release wrote it, with a queued command.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1);
+             CREATE TABLE devices (device_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_oid TEXT NOT NULL, upn TEXT, enrollment_type TEXT NOT NULL, certificate BLOB NOT NULL, thumbprint TEXT NOT NULL, digest_username TEXT NOT NULL, digest_password TEXT NOT NULL, nonce TEXT NOT NULL, enrolled_at INTEGER NOT NULL, last_checkin INTEGER, login_status TEXT, compliant INTEGER, unenrolled_at INTEGER, dev_info TEXT NOT NULL DEFAULT '[]');
+             CREATE TABLE commands (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE, command TEXT NOT NULL, state TEXT NOT NULL, status INTEGER, queued_at INTEGER NOT NULL);
+             INSERT INTO devices VALUES ('d', 't', 'u', NULL, 'Device', x'01', 'ab', 'n', 'p', 'AAAA', 1, NULL, NULL, NULL, NULL, '[]');
+             INSERT INTO commands (device_id, command, state, queued_at) VALUES ('d', '{\"verb\":\"Get\",\"targets\":[\"./A\"]}', 'queued', 2);",
+        )
+        .unwrap();
+    }
+    let store = winmdm_reference_server::store::SqliteStore::open(&path).unwrap();
+    use winmdm_reference_server::store::Store as _;
+    let queued = store.queued("d").unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].for_user, None);
+    drop(store);
+    let reopened = winmdm_reference_server::store::SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        reopened.queued("d").unwrap().len(),
+        1,
+        "migrations run once"
+    );
+}

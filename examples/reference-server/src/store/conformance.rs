@@ -37,10 +37,23 @@ fn get(uri: &str) -> CommandSpec {
 pub fn queue_lifecycle(store: &dyn Store) {
     let s = store;
     s.enroll(&device("d1"), &[get("./A")], 10).unwrap();
-    let b = s.queue("d1", &get("./B"), 11).unwrap();
+    let b = s.queue("d1", &get("./B"), Some("oid-1"), 11).unwrap();
     let queued = s.queued("d1").unwrap();
     assert_eq!(queued.len(), 2);
-    assert_eq!(queued[1], (b, get("./B")), "oldest first");
+    assert_eq!(
+        queued[1],
+        super::Queued {
+            id: b,
+            command: get("./B"),
+            for_user: Some("oid-1".into())
+        },
+        "oldest first, with its user"
+    );
+    assert_eq!(queued[0].for_user, None);
+    assert_eq!(
+        s.commands("d1").unwrap()[1].for_user.as_deref(),
+        Some("oid-1")
+    );
     assert_eq!(s.queued("d1").unwrap().len(), 2, "reading takes nothing");
     let d = s.device("d1").unwrap().unwrap();
     assert_eq!(d, device("d1"));
@@ -74,12 +87,7 @@ pub fn commits(store: &dyn Store) {
     let s = store;
     s.enroll(&device("d2"), &[get("./A"), get("./B"), get("./C")], 10)
         .unwrap();
-    let ids: Vec<i64> = s
-        .queued("d2")
-        .unwrap()
-        .into_iter()
-        .map(|(i, _)| i)
-        .collect();
+    let ids: Vec<i64> = s.queued("d2").unwrap().into_iter().map(|q| q.id).collect();
 
     // The first message of session 7 hands out A and B.
     let mut first = Commit::new("d2", "7", None);

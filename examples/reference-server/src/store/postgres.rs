@@ -12,15 +12,16 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Transaction};
 
 use super::{
-    CommandRecord, Commit, CommitError, DeviceRecord, SessionWrite, Store, StoreError,
+    CommandRecord, Commit, CommitError, DeviceRecord, Queued, SessionWrite, Store, StoreError,
     StoredSession, to_i64, to_u64,
 };
 use crate::commands::CommandSpec;
 
 /// Schema migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE devices (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE devices (
         device_id TEXT PRIMARY KEY,
         tenant_id TEXT NOT NULL,
         user_oid TEXT NOT NULL,
@@ -62,7 +63,9 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         updated_at BIGINT NOT NULL,
         PRIMARY KEY (device_id, session_id)
     );",
-)];
+    ),
+    (2, "ALTER TABLE commands ADD COLUMN for_user TEXT"),
+];
 
 /// An arbitrary constant: the advisory lock that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x7769_6e6d_646d;
@@ -456,32 +459,44 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn queue(&self, device_id: &str, command: &CommandSpec, now: u64) -> Result<i64, StoreError> {
+    fn queue(
+        &self,
+        device_id: &str,
+        command: &CommandSpec,
+        for_user: Option<&str>,
+        now: u64,
+    ) -> Result<i64, StoreError> {
         let json = serde_json::to_string(command)?;
         Ok(self
             .client()?
             .query_one(
-                "INSERT INTO commands (device_id, command, state, queued_at) VALUES ($1, $2, 'queued', $3) RETURNING id",
-                &[&device_id, &json, &to_i64(now)],
+                "INSERT INTO commands (device_id, command, state, queued_at, for_user) VALUES ($1, $2, 'queued', $3, $4) RETURNING id",
+                &[&device_id, &json, &to_i64(now), &for_user],
             )?
             .get(0))
     }
 
-    fn queued(&self, device_id: &str) -> Result<Vec<(i64, CommandSpec)>, StoreError> {
+    fn queued(&self, device_id: &str) -> Result<Vec<Queued>, StoreError> {
         self.client()?
             .query(
-                "SELECT id, command FROM commands WHERE device_id = $1 AND state = 'queued' ORDER BY id",
+                "SELECT id, command, for_user FROM commands WHERE device_id = $1 AND state = 'queued' ORDER BY id",
                 &[&device_id],
             )?
             .iter()
-            .map(|r| Ok((r.get(0), serde_json::from_str(r.get::<_, &str>(1))?)))
+            .map(|r| {
+                Ok(Queued {
+                    id: r.get(0),
+                    command: serde_json::from_str(r.get::<_, &str>(1))?,
+                    for_user: r.get(2),
+                })
+            })
             .collect()
     }
 
     fn commands(&self, device_id: &str) -> Result<Vec<CommandRecord>, StoreError> {
         let mut c = self.client()?;
         let rows = c.query(
-            "SELECT id, command, state, status, queued_at FROM commands WHERE device_id = $1 ORDER BY id",
+            "SELECT id, command, state, status, queued_at, for_user FROM commands WHERE device_id = $1 ORDER BY id",
             &[&device_id],
         )?;
         let mut out = Vec::with_capacity(rows.len());
@@ -504,6 +519,7 @@ impl Store for PostgresStore {
                     .and_then(|s| u16::try_from(s).ok()),
                 results,
                 queued_at: to_u64(r.get(4)),
+                for_user: r.get(5),
             });
         }
         Ok(out)
