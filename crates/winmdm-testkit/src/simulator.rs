@@ -255,6 +255,9 @@ impl fmt::Debug for Simulator {
 pub struct Simulator {
     config: SimulatorConfig,
     token: String,
+    /// The Terms-of-Use page's sealed form state.
+    tou_state: String,
+    /// The `OpaqueBlob` the accept redirect carried.
     blob: String,
     enrollment_url: String,
     policy_url: String,
@@ -290,6 +293,7 @@ impl Simulator {
         Self {
             config,
             token: String::new(),
+            tou_state: String::new(),
             blob: String::new(),
             enrollment_url: String::new(),
             policy_url: String::new(),
@@ -776,14 +780,14 @@ impl Simulator {
             .nth(1)
             .and_then(|s| s.split('"').next())
             .ok_or_else(|| Failure::http(status, "no state in the page's form"))?;
-        self.blob = state.to_owned(); // the form state, until the decision
+        state.clone_into(&mut self.tou_state);
         Ok((Some(status), format!("{} bytes of HTML", body.len())))
     }
 
     async fn terms_accept(&mut self) -> StepResult {
         let client = self.client(false)?;
         let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("state", &self.blob)
+            .append_pair("state", &self.tou_state)
             .append_pair("action", "accept")
             .finish();
         let (status, headers, _) = self

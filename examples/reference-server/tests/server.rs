@@ -50,6 +50,18 @@ fn config(dir: &TempDir) -> Config {
     c
 }
 
+/// A configuration on a fixed port, so a restarted server is where devices expect it.
+fn restartable_config(dir: &TempDir) -> Config {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = config(dir);
+    c.listen = ([127, 0, 0, 1], port).into();
+    c
+}
+
 fn device_config(running: &Running, authority: &str) -> SimulatorConfig {
     let mut c = SimulatorConfig::new(&running.public_url, TokenSource::emulator(authority));
     c.ca_pem = Some(running.ca_pem.clone());
@@ -433,13 +445,7 @@ fn external_issuer_and_graph_by_configuration_alone() {
 fn a_restart_keeps_the_ca_and_the_devices() {
     let rt = runtime();
     let dir = TempDir::new();
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut c = config(&dir);
-    c.listen = ([127, 0, 0, 1], port).into();
+    let c = restartable_config(&dir);
     rt.block_on(async {
         let first = start(c.clone()).await.unwrap();
         let authority = first.entra.as_ref().unwrap().base_url().to_owned();
@@ -552,13 +558,7 @@ fn a_signer_and_a_store_given_in_code_replace_the_defaults() {
 fn terms_of_use_keys_rotate_without_breaking_blobs_in_flight() {
     let rt = runtime();
     let dir = TempDir::new();
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut c = config(&dir);
-    c.listen = ([127, 0, 0, 1], port).into();
+    let c = restartable_config(&dir);
     let keys = dir.0.join("tou-sealing-keys");
     let old_key = format!("k1 {}\n", "11".repeat(32));
     let new_key = format!("k2 {}\n", "22".repeat(32));
