@@ -325,6 +325,8 @@ fn transport_rules() {
             ),
             (reqwest::Method::GET, "/TermsOfUse", ""),
             (reqwest::Method::GET, "/nowhere", ""),
+            (reqwest::Method::GET, "/EnrollmentServer/Policy.svc", ""),
+            (reqwest::Method::DELETE, "/ManagementServer/MDM.svc", ""),
         ] {
             let resp = http
                 .request(method.clone(), format!("{base}{path}"))
