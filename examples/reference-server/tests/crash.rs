@@ -94,6 +94,14 @@ fn admin_get(admin: &str, path: &str) -> Value {
     serde_json::from_slice(resp.body()).unwrap()
 }
 
+/// The device's commands, as the admin API lists them.
+fn commands_of(admin: &str, device: &str) -> Vec<Value> {
+    admin_get(admin, &format!("/devices/{device}/commands"))["commands"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 fn admin_queue(admin: &str, device: &str, body: &str) {
     let resp = winmdm_testkit::loopback::send(
         http::Request::post(format!("{admin}/devices/{device}/commands"))
@@ -186,10 +194,7 @@ fn killed_at_each_point_the_device_continues_and_nothing_is_lost_or_repeated() {
     server.kill_at_crash_point("enroll:before-store");
     let server = Server::start(&config, None);
     let sim = rt.block_on(task).unwrap();
-    let commands = admin_get(&admin, &format!("/devices/{id}/commands"))["commands"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let commands = commands_of(&admin, &id);
     assert_eq!(
         commands.len(),
         3,
@@ -206,10 +211,7 @@ fn killed_at_each_point_the_device_continues_and_nothing_is_lost_or_repeated() {
     server.kill_at_crash_point("manage:after-commit");
     let server = Server::start(&config, None);
     let sim = rt.block_on(task).unwrap();
-    let commands = admin_get(&admin, &format!("/devices/{id}/commands"))["commands"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let commands = commands_of(&admin, &id);
     for c in &commands {
         assert_eq!(c["state"], "done", "{c}");
         assert_eq!(c["status"], 200, "{c}");
@@ -238,10 +240,7 @@ fn killed_at_each_point_the_device_continues_and_nothing_is_lost_or_repeated() {
     server.kill_at_crash_point("manage:after-commit#2");
     let server = Server::start(&config, None);
     let sim = rt.block_on(task).unwrap();
-    let commands = admin_get(&admin, &format!("/devices/{id}/commands"))["commands"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let commands = commands_of(&admin, &id);
     let sequence = commands.last().unwrap();
     assert_eq!(sequence["state"], "done", "{sequence}");
     assert_eq!(sequence["status"], 200, "{sequence}");
