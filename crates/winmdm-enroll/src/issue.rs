@@ -15,8 +15,9 @@ use base64::engine::general_purpose::STANDARD;
 use crate::csr::{self, Csr, KeyPolicy};
 use crate::fault::{EnrollError, RSTRC_ACTION};
 use crate::provisioning::{self, Certificates, ProvisioningConfig};
-use crate::soap::escape;
+use crate::soap::escape_into;
 use crate::wstep::{EnrollmentKind, RstRequest};
+use core::fmt::Write as _;
 
 /// Issuance policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +166,8 @@ pub fn begin(
     ))
 }
 
-fn rfc3339(secs: u64) -> String {
+/// Appends `secs` as an RFC 3339 UTC time with milliseconds (`2026-01-02T03:04:05.000Z`).
+fn push_rfc3339(out: &mut String, secs: u64) {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     // Civil from days (proleptic Gregorian).
@@ -178,12 +180,13 @@ fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
+    let _ = write!(
+        out,
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
-    )
+    );
 }
 
 /// The `RequestSecurityTokenResponseCollection` with the provisioning document.
@@ -203,27 +206,42 @@ pub fn complete(
         },
         pending.kind,
     );
-    let relates = pending.relates_to.as_ref().map_or(String::new(), |m| {
-        format!("<a:RelatesTo>{}</a:RelatesTo>", escape(m))
-    });
-    format!(
+    let mut out = String::with_capacity(2048 + doc.len() * 4 / 3);
+    out.push_str(
         "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:a=\"http://www.w3.org/2005/08/addressing\" \
          xmlns:u=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd\">\
-         <s:Header><a:Action s:mustUnderstand=\"1\">{RSTRC_ACTION}</a:Action>{relates}\
-         <o:Security s:mustUnderstand=\"1\" xmlns:o=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\">\
-         <u:Timestamp u:Id=\"_0\"><u:Created>{created}</u:Created><u:Expires>{expires}</u:Expires></u:Timestamp></o:Security></s:Header>\
+         <s:Header><a:Action s:mustUnderstand=\"1\">",
+    );
+    out.push_str(RSTRC_ACTION);
+    out.push_str("</a:Action>");
+    if let Some(m) = &pending.relates_to {
+        out.push_str("<a:RelatesTo>");
+        escape_into(&mut out, m);
+        out.push_str("</a:RelatesTo>");
+    }
+    out.push_str(
+        "<o:Security s:mustUnderstand=\"1\" xmlns:o=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\">\
+         <u:Timestamp u:Id=\"_0\"><u:Created>",
+    );
+    push_rfc3339(&mut out, now);
+    out.push_str("</u:Created><u:Expires>");
+    push_rfc3339(&mut out, now.saturating_add(300));
+    out.push_str(
+        "</u:Expires></u:Timestamp></o:Security></s:Header>\
          <s:Body><RequestSecurityTokenResponseCollection xmlns=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512\">\
          <RequestSecurityTokenResponse><TokenType>http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken</TokenType>\
          <DispositionMessage xmlns=\"http://schemas.microsoft.com/windows/pki/2009/01/enrollment\"/>\
          <RequestedSecurityToken><BinarySecurityToken ValueType=\"http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentProvisionDoc\" \
          EncodingType=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary\" \
-         xmlns=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\">{doc}</BinarySecurityToken></RequestedSecurityToken>\
+         xmlns=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\">",
+    );
+    STANDARD.encode_string(doc, &mut out);
+    out.push_str(
+        "</BinarySecurityToken></RequestedSecurityToken>\
          <RequestID xmlns=\"http://schemas.microsoft.com/windows/pki/2009/01/enrollment\">0</RequestID>\
          </RequestSecurityTokenResponse></RequestSecurityTokenResponseCollection></s:Body></s:Envelope>",
-        created = rfc3339(now),
-        expires = rfc3339(now + 300),
-        doc = STANDARD.encode(doc),
-    )
+    );
+    out
 }
 
 /// Reads the provisioning document out of a `RequestSecurityTokenResponseCollection`

@@ -97,9 +97,28 @@ pub mod fuzzing {
         }
     }
 
-    /// WSTEP: parse, read every context item, and try the CSR. Must never panic.
+    /// WSTEP: parse, read every context item, and try the CSR. Must never panic, and
+    /// the streaming reader must read what the tree reads.
     pub fn rst_one(data: &[u8]) {
-        if let Ok(r) = crate::wstep::parse_rst(data) {
+        let streamed = crate::wstep::parse_rst(data);
+        let tree = crate::wstep::parse_rst_via_tree(data);
+        match (&streamed, &tree) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "the streaming and tree readings differ"),
+            (Err(a), Err(b)) => {
+                let (a, b) = (a.fault(), b.fault());
+                assert_eq!(
+                    (a.subcode, a.errortype),
+                    (b.subcode, b.errortype),
+                    "the streaming and tree readings fail differently"
+                );
+            }
+            _ => assert_eq!(
+                streamed.is_ok(),
+                tree.is_ok(),
+                "one reading failed: streamed {streamed:?}, tree {tree:?}"
+            ),
+        }
+        if let Ok(r) = streamed {
             let c = &r.context;
             let _ = (
                 c.enrollment_type(),

@@ -265,16 +265,86 @@ pub struct Certificates<'a> {
 
 /// The upper-case hex SHA-1 thumbprint Windows names certificates by.
 pub fn thumbprint(der: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    let mut out = String::with_capacity(40);
+    push_thumbprint(&mut out, der);
+    out
 }
 
-fn b64(der: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(der)
+fn push_thumbprint(out: &mut String, der: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+    for b in digest.as_ref() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+}
+
+/// Writes the document straight into a string: the fixed structure as literals, values
+/// escaped (base64 and hex need no escaping), no intermediate tree.
+struct Writer<'a>(&'a mut String);
+
+impl Writer<'_> {
+    fn open(&mut self, r#type: &str) -> &mut Self {
+        self.0.push_str("<characteristic type=\"");
+        escape_into(self.0, r#type);
+        self.0.push_str("\">");
+        self
+    }
+
+    fn open_thumbprint(&mut self, der: &[u8]) -> &mut Self {
+        self.0.push_str("<characteristic type=\"");
+        push_thumbprint(self.0, der);
+        self.0.push_str("\">");
+        self
+    }
+
+    fn close(&mut self) -> &mut Self {
+        self.0.push_str("</characteristic>");
+        self
+    }
+
+    fn empty(&mut self, r#type: &str) -> &mut Self {
+        self.open(r#type).close()
+    }
+
+    /// `name` is one of ours (nothing to escape); `value` is escaped.
+    fn parm(&mut self, name: &str, value: &str) -> &mut Self {
+        self.0.push_str("<parm name=\"");
+        self.0.push_str(name);
+        self.0.push_str("\" value=\"");
+        escape_into(self.0, value);
+        self.0.push_str("\"/>");
+        self
+    }
+
+    fn typed(&mut self, name: &str, value: impl core::fmt::Display, datatype: &str) -> &mut Self {
+        let _ = write!(
+            self.0,
+            "<parm name=\"{name}\" value=\"{value}\" datatype=\"{datatype}\"/>"
+        );
+        self
+    }
+
+    fn typed_text(&mut self, name: &str, value: &str, datatype: &str) -> &mut Self {
+        self.0.push_str("<parm name=\"");
+        self.0.push_str(name);
+        self.0.push_str("\" value=\"");
+        escape_into(self.0, value);
+        self.0.push_str("\" datatype=\"");
+        self.0.push_str(datatype);
+        self.0.push_str("\"/>");
+        self
+    }
+
+    fn certificate(&mut self, der: &[u8]) -> &mut Self {
+        use base64::Engine as _;
+        self.open_thumbprint(der);
+        self.0
+            .push_str("<parm name=\"EncodedCertificate\" value=\"");
+        base64::engine::general_purpose::STANDARD.encode_string(der, self.0);
+        self.0.push_str("\"/>");
+        self.close()
+    }
 }
 
 /// URI-escapes a subject for `SSLCLIENTCERTSEARCHCRITERIA` (`=` is `%3d`, `,` `%2c`).
@@ -309,148 +379,130 @@ pub fn build(
     certs: &Certificates<'_>,
     kind: EnrollmentKind,
 ) -> String {
+    let mut out = String::with_capacity(
+        3072 + 2
+            * (certs.root.len()
+                + certs.issued.len()
+                + certs.intermediates.iter().map(Vec::len).sum::<usize>()),
+    );
+    build_into(&mut out, config, certs, kind);
+    out
+}
+
+/// [`build`], appending to `out`.
+pub fn build_into(
+    out: &mut String,
+    config: &ProvisioningConfig,
+    certs: &Certificates<'_>,
+    kind: EnrollmentKind,
+) {
     let store = match kind {
         EnrollmentKind::Full => "User",
         EnrollmentKind::Device => "System",
     };
-    let mut out = String::with_capacity(4096 + 2 * (certs.root.len() + certs.issued.len()));
     out.push_str("<wap-provisioningdoc version=\"1.1\">");
-    Characteristic::new("CertificateStore")
-        .child(
-            Characteristic::new("Root").child(
-                Characteristic::new("System").child(
-                    Characteristic::new(thumbprint(certs.root))
-                        .parm("EncodedCertificate", b64(certs.root)),
-                ),
-            ),
-        )
-        .write(&mut out);
+    let mut w = Writer(out);
+    w.open("CertificateStore")
+        .open("Root")
+        .open("System")
+        .certificate(certs.root)
+        .close()
+        .close()
+        .close();
     if !certs.intermediates.is_empty() {
-        let mut ca = Characteristic::new("System");
+        w.open("CertificateStore").open("CA").open("System");
         for i in certs.intermediates {
-            ca = ca.child(Characteristic::new(thumbprint(i)).parm("EncodedCertificate", b64(i)));
+            w.certificate(i);
         }
-        Characteristic::new("CertificateStore")
-            .child(Characteristic::new("CA").child(ca))
-            .write(&mut out);
+        w.close().close().close();
     }
-    let mut my = Characteristic::new("My").child(
-        Characteristic::new(store)
-            .child(
-                Characteristic::new(thumbprint(certs.issued))
-                    .parm("EncodedCertificate", b64(certs.issued)),
-            )
-            .child(Characteristic::new("PrivateKeyContainer")),
-    );
+    w.open("CertificateStore")
+        .open("My")
+        .open(store)
+        .certificate(certs.issued)
+        .empty("PrivateKeyContainer")
+        .close();
     if let Some(r) = &config.renewal {
-        let mut renew = Characteristic::new("Renew")
+        let period = r.renew_period_days.clamp(1, 1000);
+        w.open("WSTEP")
+            .open("Renew")
             .typed("ROBOSupport", "true", "boolean")
-            .typed(
-                "RenewPeriod",
-                r.renew_period_days.clamp(1, 1000).to_string(),
-                "integer",
-            )
+            .typed("RenewPeriod", period, "integer")
             .typed(
                 "RetryInterval",
-                r.retry_interval_days
-                    .clamp(1, r.renew_period_days.clamp(1, 1000))
-                    .to_string(),
+                r.retry_interval_days.clamp(1, period),
                 "integer",
             );
         if let Some(url) = &r.server_url {
-            renew = renew.parm("ServerURL", url.clone());
+            w.parm("ServerURL", url);
         }
-        my = my.child(Characteristic::new("WSTEP").child(renew));
+        w.close().close();
     }
-    Characteristic::new("CertificateStore")
-        .child(my)
-        .write(&mut out);
+    w.close().close();
     let (cname, csecret, cnonce) = &config.client_auth;
     let (sname, ssecret) = &config.server_auth;
-    Characteristic::new("APPLICATION")
+    w.open("APPLICATION")
         .parm("APPID", "w7")
-        .parm("PROVIDER-ID", config.provider_id.clone())
-        .parm("NAME", config.name.clone())
-        .parm("ADDR", config.dm_server_url.clone())
+        .parm("PROVIDER-ID", &config.provider_id)
+        .parm("NAME", &config.name)
+        .parm("ADDR", &config.dm_server_url)
         .parm("CONNRETRYFREQ", "6")
         .parm("INITIALBACKOFFTIME", "30000")
-        .parm("MAXBACKOFFTIME", "120000")
-        .flag("BACKCOMPATRETRYDISABLED")
-        .parm("DEFAULTENCODING", "application/vnd.syncml.dm+xml")
+        .parm("MAXBACKOFFTIME", "120000");
+    w.0.push_str("<parm name=\"BACKCOMPATRETRYDISABLED\"/>");
+    w.parm("DEFAULTENCODING", "application/vnd.syncml.dm+xml")
         .parm("ROLE", "32")
         .parm(
             "SSLCLIENTCERTSEARCHCRITERIA",
-            search_criteria(certs.subject_cn, kind),
-        )
-        .child(
-            Characteristic::new("APPAUTH")
-                .parm("AAUTHLEVEL", "CLIENT")
-                .parm("AAUTHTYPE", "DIGEST")
-                .parm("AAUTHNAME", cname.clone())
-                .parm("AAUTHSECRET", csecret.clone())
-                .parm("AAUTHDATA", cnonce.clone()),
-        )
-        .child(
-            Characteristic::new("APPAUTH")
-                .parm("AAUTHLEVEL", "APPSRV")
-                .parm("AAUTHTYPE", "DIGEST")
-                .parm("AAUTHNAME", sname.clone())
-                .parm("AAUTHSECRET", ssecret.clone())
-                .parm("AAUTHDATA", cnonce.clone()),
-        )
-        .write(&mut out);
+            &search_criteria(certs.subject_cn, kind),
+        );
+    for (level, name, secret) in [("CLIENT", cname, csecret), ("APPSRV", sname, ssecret)] {
+        w.open("APPAUTH")
+            .parm("AAUTHLEVEL", level)
+            .parm("AAUTHTYPE", "DIGEST")
+            .parm("AAUTHNAME", name)
+            .parm("AAUTHSECRET", secret)
+            .parm("AAUTHDATA", cnonce)
+            .close();
+    }
+    w.close();
     let p = config.poll.normalized();
-    let mut provider = Characteristic::new(config.provider_id.clone()).typed(
-        "EntDMID",
-        config.ent_dm_id.clone(),
-        "string",
-    );
+    w.open("DMClient")
+        .open("Provider")
+        .open(&config.provider_id)
+        .typed_text("EntDMID", &config.ent_dm_id, "string");
     if let Some(n) = &config.ent_device_name {
-        provider = provider.typed("EntDeviceName", n.clone(), "string");
+        w.typed_text("EntDeviceName", n, "string");
     }
     if let Some(u) = &config.upn {
-        provider = provider.typed("UPN", u.clone(), "string");
+        w.typed_text("UPN", u, "string");
     }
-    provider = provider.child(
-        Characteristic::new("Poll")
-            .typed(
-                "IntervalForFirstSetOfRetries",
-                p.interval_first.to_string(),
-                "integer",
-            )
-            .typed(
-                "NumberOfFirstRetries",
-                p.number_first.to_string(),
-                "integer",
-            )
-            .typed(
-                "IntervalForSecondSetOfRetries",
-                p.interval_second.to_string(),
-                "integer",
-            )
-            .typed(
-                "NumberOfSecondRetries",
-                p.number_second.to_string(),
-                "integer",
-            )
-            .typed(
-                "IntervalForRemainingScheduledRetries",
-                p.interval_remaining.to_string(),
-                "integer",
-            )
-            .typed(
-                "NumberOfRemainingScheduledRetries",
-                p.number_remaining.to_string(),
-                "integer",
-            )
-            .typed("PollOnLogin", p.poll_on_login.to_string(), "boolean"),
-    );
-    Characteristic::new("DMClient")
-        .child(Characteristic::new("Provider").child(provider))
-        .write(&mut out);
+    w.open("Poll")
+        .typed("IntervalForFirstSetOfRetries", p.interval_first, "integer")
+        .typed("NumberOfFirstRetries", p.number_first, "integer")
+        .typed(
+            "IntervalForSecondSetOfRetries",
+            p.interval_second,
+            "integer",
+        )
+        .typed("NumberOfSecondRetries", p.number_second, "integer")
+        .typed(
+            "IntervalForRemainingScheduledRetries",
+            p.interval_remaining,
+            "integer",
+        )
+        .typed(
+            "NumberOfRemainingScheduledRetries",
+            p.number_remaining,
+            "integer",
+        )
+        .typed("PollOnLogin", p.poll_on_login, "boolean")
+        .close()
+        .close()
+        .close()
+        .close();
     for c in &config.extra {
-        c.write(&mut out);
+        c.write(out);
     }
     out.push_str("</wap-provisioningdoc>");
-    out
 }

@@ -9,9 +9,9 @@ use std::borrow::Cow;
 
 use compact_str::CompactString;
 
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::PrefixDeclaration;
+use quick_xml::reader::Reader;
 
 /// SOAP 1.2 envelope namespace.
 pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -175,16 +175,284 @@ const KNOWN_NS: &[&str] = &[
     "http://schemas.microsoft.com/2004/09/ServiceModel/Diagnostics",
 ];
 
-fn ns_of(r: &ResolveResult<'_>) -> Cow<'static, str> {
-    match r {
-        ResolveResult::Bound(ns) => {
-            let ns = ns.into_inner().trim();
-            match KNOWN_NS.iter().find(|k| **k == ns) {
-                Some(k) => Cow::Borrowed(k),
-                None => Cow::Owned(ns.to_owned()),
+/// The namespace URI as a shared constant when it is a known one.
+fn intern(ns: &str) -> Cow<'static, str> {
+    match KNOWN_NS.iter().find(|k| **k == ns) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(ns.to_owned()),
+    }
+}
+
+/// The XML namespace (bound to the `xml` prefix by definition).
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace-declaration namespace (never bindable).
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+/// Most `xmlns` declarations in scope at once.
+const MAX_BINDINGS: usize = 128;
+
+/// A start tag with its name's namespace resolved.
+#[derive(Debug)]
+pub(crate) struct Tag<'a> {
+    start: BytesStart<'a>,
+    /// The element's namespace URI, trimmed (empty when unbound).
+    pub(crate) ns: Cow<'static, str>,
+    /// `<x/>`: no `Close` follows.
+    pub(crate) empty: bool,
+}
+
+impl Tag<'_> {
+    /// The local name.
+    pub(crate) fn local_name(&self) -> &str {
+        self.start.local_name().into_inner()
+    }
+
+    /// The first attribute whose local name is `name` (any namespace, any case), its
+    /// value normalized and trimmed, as [`Element::attr`] reads it.
+    pub(crate) fn attr(&self, name: &str) -> Result<Option<String>, SoapError> {
+        for a in self.start.attributes().with_checks(false) {
+            let a = a.map_err(|e| xml_error(0, &e))?;
+            if a.key.as_namespace_binding().is_some()
+                || !a.key.local_name().into_inner().eq_ignore_ascii_case(name)
+            {
+                continue;
+            }
+            let value = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| xml_error(0, &e))?;
+            return Ok(Some(value.trim().to_owned()));
+        }
+        Ok(None)
+    }
+}
+
+/// One step through a document.
+#[derive(Debug)]
+pub(crate) enum Step<'a> {
+    /// An element opens (and, when [`Tag::empty`], closes at once).
+    Open(Tag<'a>),
+    /// The innermost open element closes.
+    Close,
+    /// Character data that is not only white space (white space between elements
+    /// carries nothing in these messages), or a CDATA section.
+    Text(Cow<'a, str>),
+    /// A character or predefined entity reference, resolved.
+    Char(char),
+}
+
+/// The tokenizer under both the tree and the streaming readers: quick-xml's raw reader,
+/// the [`Limits`], refusal of DTDs and unknown entities, and namespace resolution (a
+/// stack of the `xmlns` declarations in scope, kept as slices of the document).
+///
+/// It stops when the root element closes: what follows is not read.
+pub(crate) struct Scanner<'a> {
+    reader: Reader<&'a [u8]>,
+    limits: Limits,
+    /// Elements open now.
+    open: usize,
+    /// Elements seen.
+    seen: usize,
+    /// `(prefix, namespace, level)`; the default namespace has the empty prefix.
+    bindings: Vec<(CompactString, Cow<'static, str>, usize)>,
+    /// Bindings of an empty element, dropped at the next step.
+    pop_after_empty: bool,
+}
+
+fn xml_error(position: u64, e: &dyn std::fmt::Display) -> SoapError {
+    SoapError::Xml {
+        position,
+        message: e.to_string(),
+    }
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner over `xml`, after the size checks.
+    pub(crate) fn new(xml: &'a [u8], limits: &Limits) -> Result<Self, SoapError> {
+        if xml.iter().all(u8::is_ascii_whitespace) {
+            return Err(SoapError::Empty);
+        }
+        if xml.len() > limits.max_bytes {
+            return Err(SoapError::TooLarge("bytes"));
+        }
+        let mut reader = Reader::from_reader(xml);
+        reader.config_mut().trim_text(false);
+        Ok(Self {
+            reader,
+            limits: *limits,
+            open: 0,
+            seen: 0,
+            bindings: Vec::new(),
+            pop_after_empty: false,
+        })
+    }
+
+    fn err(&self, e: &dyn std::fmt::Display) -> SoapError {
+        xml_error(self.reader.error_position(), e)
+    }
+
+    fn drop_bindings_above(&mut self, level: usize) {
+        while self.bindings.last().is_some_and(|b| b.2 > level) {
+            self.bindings.pop();
+        }
+    }
+
+    /// The namespace bound to `prefix` (`""`: the default namespace) now.
+    fn lookup(&self, prefix: &str) -> Cow<'static, str> {
+        if prefix == "xml" {
+            return Cow::Borrowed(XML_NS);
+        }
+        self.bindings
+            .iter()
+            .rev()
+            .find(|b| b.0 == prefix)
+            .map_or(Cow::Borrowed(""), |b| b.1.clone())
+    }
+
+    /// The next step; `Ok(None)` once the root element has closed.
+    pub(crate) fn next(&mut self) -> Result<Option<Step<'a>>, SoapError> {
+        if self.pop_after_empty {
+            self.pop_after_empty = false;
+            self.drop_bindings_above(self.open);
+        }
+        if self.seen > 0 && self.open == 0 {
+            return Ok(None);
+        }
+        loop {
+            let event = self.reader.read_event().map_err(|e| self.err(&e))?;
+            match event {
+                Event::Start(e) => return self.open_tag(e, false).map(Some),
+                Event::Empty(e) => return self.open_tag(e, true).map(Some),
+                Event::End(_) => {
+                    if self.open == 0 {
+                        return Err(SoapError::Xml {
+                            position: self.reader.buffer_position(),
+                            message: "unbalanced end tag".into(),
+                        });
+                    }
+                    self.open -= 1;
+                    self.drop_bindings_above(self.open);
+                    return Ok(Some(Step::Close));
+                }
+                Event::Text(t) => {
+                    if self.open > 0 && !t.bytes().all(|b| b.is_ascii_whitespace()) {
+                        return Ok(Some(Step::Text(t.into_inner())));
+                    }
+                }
+                Event::CData(t) => {
+                    if self.open > 0 {
+                        return Ok(Some(Step::Text(t.into_inner())));
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    let ch = if r.is_char_ref() {
+                        r.resolve_char_ref().map_err(|e| self.err(&e))?
+                    } else {
+                        predefined(&r)
+                    };
+                    let Some(ch) = ch else {
+                        return Err(SoapError::UnknownEntity(r.chars().take(32).collect()));
+                    };
+                    if self.open > 0 {
+                        return Ok(Some(Step::Char(ch)));
+                    }
+                }
+                Event::DocType(_) => return Err(SoapError::Dtd),
+                Event::Eof => {
+                    return Err(SoapError::Xml {
+                        position: self.reader.buffer_position(),
+                        message: "unexpected end of document".into(),
+                    });
+                }
+                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
             }
         }
-        _ => Cow::Borrowed(""),
+    }
+
+    fn open_tag(&mut self, e: BytesStart<'a>, empty: bool) -> Result<Step<'a>, SoapError> {
+        self.seen += 1;
+        if self.seen > self.limits.max_elements {
+            return Err(SoapError::TooLarge("elements"));
+        }
+        if self.open >= self.limits.max_depth {
+            return Err(SoapError::TooLarge("depth"));
+        }
+        let level = self.open + 1;
+        // Every attribute is read once here: syntax and duplicates checked, references
+        // in values resolvable, namespace declarations taken.
+        for a in e.attributes() {
+            let a = a.map_err(|err| self.err(&err))?;
+            if a.value.contains('&') {
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|err| self.err(&err))?;
+            }
+            let Some(decl) = a.key.as_namespace_binding() else {
+                continue;
+            };
+            let value = &*a.value;
+            let prefix = match decl {
+                PrefixDeclaration::Default => "",
+                PrefixDeclaration::Named("xml") if value == XML_NS => continue,
+                PrefixDeclaration::Named(p @ ("xml" | "xmlns")) => {
+                    return Err(self.err(&format_args!("the {p} prefix cannot be bound here")));
+                }
+                PrefixDeclaration::Named(p) => {
+                    if value == XML_NS || value == XMLNS_NS {
+                        return Err(self.err(&format_args!("{p} bound to a reserved namespace")));
+                    }
+                    p
+                }
+            };
+            if self.bindings.len() >= MAX_BINDINGS {
+                return Err(SoapError::TooLarge("namespace declarations"));
+            }
+            let value = value.trim();
+            let ns = if value.is_empty() {
+                Cow::Borrowed("")
+            } else {
+                intern(value)
+            };
+            self.bindings.push((CompactString::new(prefix), ns, level));
+        }
+        self.open = level;
+        let ns = match e.name().prefix() {
+            Some(p) if p.into_inner() == "xmlns" => Cow::Borrowed(XMLNS_NS),
+            Some(p) => self.lookup(p.into_inner()),
+            None => self.lookup(""),
+        };
+        if empty {
+            self.open -= 1;
+            self.pop_after_empty = true;
+        }
+        Ok(Step::Open(Tag {
+            start: e,
+            ns,
+            empty,
+        }))
+    }
+
+    /// The attributes of `tag` (the element just opened), namespace declarations
+    /// excluded, with namespaces resolved and values normalized.
+    pub(crate) fn attributes(&self, tag: &Tag<'a>) -> Result<Vec<Attr>, SoapError> {
+        let mut out = Vec::new();
+        for a in tag.start.attributes() {
+            let a = a.map_err(|err| self.err(&err))?;
+            if a.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let (local, prefix) = a.key.decompose();
+            let ns = match prefix {
+                Some(p) => self.lookup(p.into_inner()),
+                None => Cow::Borrowed(""),
+            };
+            let value = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|err| self.err(&err))?;
+            out.push(Attr {
+                ns,
+                name: CompactString::new(local.into_inner()),
+                value: CompactString::new(value),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -193,57 +461,25 @@ fn ns_of(r: &ResolveResult<'_>) -> Cow<'static, str> {
 /// # Errors
 /// See [`SoapError`].
 pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
-    if xml.iter().all(u8::is_ascii_whitespace) {
-        return Err(SoapError::Empty);
-    }
-    if xml.len() > limits.max_bytes {
-        return Err(SoapError::TooLarge("bytes"));
-    }
-    let mut reader = NsReader::from_reader(xml);
-    reader.config_mut().trim_text(false);
+    let mut scanner = Scanner::new(xml, limits)?;
     let mut stack: Vec<Element> = Vec::new();
-    let mut count = 0usize;
-    let xml_err = |reader: &NsReader<&[u8]>, e: &dyn std::fmt::Display| SoapError::Xml {
-        position: reader.error_position(),
-        message: e.to_string(),
-    };
     loop {
-        let (resolved, event) = match reader.read_resolved_event() {
-            Ok(x) => x,
-            Err(e) => return Err(xml_err(&reader, &e)),
+        let Some(step) = scanner.next()? else {
+            // The root closed (returned below) before anything else could follow.
+            return Err(SoapError::Xml {
+                position: 0,
+                message: "no root element".into(),
+            });
         };
-        match event {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                count += 1;
-                if count > limits.max_elements {
-                    return Err(SoapError::TooLarge("elements"));
-                }
-                if stack.len() >= limits.max_depth {
-                    return Err(SoapError::TooLarge("depth"));
-                }
-                let mut el = Element {
-                    ns: ns_of(&resolved),
-                    name: CompactString::new(e.local_name().into_inner()),
+        match step {
+            Step::Open(tag) => {
+                let el = Element {
+                    name: CompactString::new(tag.local_name()),
+                    attrs: scanner.attributes(&tag)?,
+                    ns: tag.ns,
                     ..Element::default()
                 };
-                for a in e.attributes() {
-                    let a = a.map_err(|err| xml_err(&reader, &err))?;
-                    let key = a.key;
-                    if key.as_namespace_binding().is_some() {
-                        continue;
-                    }
-                    let (ans, local) = reader.resolver().resolve_attribute(key);
-                    let value = CompactString::new(
-                        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                            .map_err(|err| xml_err(&reader, &err))?,
-                    );
-                    el.attrs.push(Attr {
-                        ns: ns_of(&ans),
-                        name: CompactString::new(local.into_inner()),
-                        value,
-                    });
-                }
-                if matches!(event, Event::Empty(_)) {
+                if tag.empty {
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(el),
                         None => return Ok(el),
@@ -252,10 +488,10 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                     stack.push(el);
                 }
             }
-            Event::End(_) => {
+            Step::Close => {
                 let Some(el) = stack.pop() else {
                     return Err(SoapError::Xml {
-                        position: reader.buffer_position(),
+                        position: 0,
                         message: "unbalanced end tag".into(),
                     });
                 };
@@ -264,40 +500,16 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                     None => return Ok(el),
                 }
             }
-            Event::Text(t) => {
-                // White space between elements carries nothing (values are trimmed).
-                if let Some(top) = stack.last_mut()
-                    && !t.bytes().all(|b| b.is_ascii_whitespace())
-                {
+            Step::Text(t) => {
+                if let Some(top) = stack.last_mut() {
                     top.text.push_str(&t);
                 }
             }
-            Event::CData(t) => {
+            Step::Char(c) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.into_inner());
+                    top.text.push(c);
                 }
             }
-            Event::GeneralRef(r) => {
-                let ch = if r.is_char_ref() {
-                    r.resolve_char_ref().map_err(|e| xml_err(&reader, &e))?
-                } else {
-                    predefined(&r)
-                };
-                let Some(ch) = ch else {
-                    return Err(SoapError::UnknownEntity(r.chars().take(32).collect()));
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.text.push(ch);
-                }
-            }
-            Event::DocType(_) => return Err(SoapError::Dtd),
-            Event::Eof => {
-                return Err(SoapError::Xml {
-                    position: reader.buffer_position(),
-                    message: "unexpected end of document".into(),
-                });
-            }
-            Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
         }
     }
 }
@@ -347,7 +559,7 @@ pub fn envelope(xml: &[u8], limits: &Limits) -> Result<Envelope, SoapError> {
         root.children
             .iter()
             .position(|c| c.name.eq_ignore_ascii_case(name))
-            .map(|i| root.children.swap_remove(i))
+            .map(|i| root.children.remove(i))
     };
     let header = take(&mut root, "Header").unwrap_or_default();
     let mut body = take(&mut root, "Body").ok_or(SoapError::NotSoap("no Body"))?;

@@ -117,8 +117,14 @@ fn is_compact_jws(s: &str) -> bool {
 /// # Errors
 /// [`EnrollError::Authentication`] for a JWT-typed token that is not one.
 pub fn from_binary(bst: &Element) -> Result<SecurityToken, EnrollError> {
-    let value_type = bst.attr("ValueType").unwrap_or_default().to_owned();
-    let text = bst.text();
+    from_parts(
+        bst.attr("ValueType").unwrap_or_default().to_owned(),
+        bst.text(),
+    )
+}
+
+/// A `BinarySecurityToken` from its `ValueType` and its (trimmed) text.
+pub(crate) fn from_parts(value_type: String, text: &str) -> Result<SecurityToken, EnrollError> {
     let jwt_typed = value_type == JWT_VALUE_TYPE;
     if jwt_typed || value_type == USER_TOKEN_VALUE_TYPE {
         // The JWT text itself (some clients send it bare), or its base64.

@@ -3,7 +3,9 @@
 
 use crate::enrollment_data::{EnrollmentData, EnrollmentDataVerifier, TokenIdentity};
 use crate::fault::EnrollError;
-use crate::soap::{self, Limits};
+use std::borrow::Cow;
+
+use crate::soap::{self, Limits, Scanner, SoapError, Step, Tag};
 use crate::token::{self, SecurityToken};
 
 /// The `RequestSecurityToken` action.
@@ -233,12 +235,259 @@ impl RstRequest {
     }
 }
 
+/// Where an element sits in a `RequestSecurityToken`, for the streaming reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Nothing read from it.
+    Other,
+    Envelope,
+    Header,
+    MessageId,
+    To,
+    Security,
+    HeaderToken,
+    UsernameToken,
+    Username,
+    Password,
+    Body,
+    /// The body's first element.
+    Request,
+    RequestType,
+    RequestToken,
+    AdditionalContext,
+    ContextItem,
+    Value,
+}
+
+/// Text read so far: borrowed while it is one piece (the usual case), owned after.
+fn append<'a>(dst: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if dst.is_empty() {
+        *dst = piece;
+    } else {
+        dst.to_mut().push_str(&piece);
+    }
+}
+
+/// A `UsernameToken`'s user name and password, as read.
+type Credentials<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+
+/// What the streaming reader keeps of a `RequestSecurityToken`.
+#[derive(Default)]
+struct RstParts<'a> {
+    root_is_envelope: bool,
+    root_ns: Cow<'static, str>,
+    seen_header: bool,
+    seen_body: bool,
+    /// The body's first element: namespace and local name.
+    request: Option<(Cow<'static, str>, String)>,
+    message_id: Option<Cow<'a, str>>,
+    to: Option<Cow<'a, str>>,
+    seen_security: bool,
+    /// The header token's `ValueType` and text.
+    header_token: Option<(String, Cow<'a, str>)>,
+    /// `Username` and `Password`, when the header carries a `UsernameToken`.
+    username_token: Option<Credentials<'a>>,
+    request_type: Option<Cow<'a, str>>,
+    request_token: Option<(String, Cow<'a, str>)>,
+    seen_context: bool,
+    context: Vec<(String, Option<Cow<'a, str>>)>,
+}
+
+impl<'a> RstParts<'a> {
+    /// The text buffer an element of `role` collects into.
+    fn text_of(&mut self, role: Role) -> Option<&mut Cow<'a, str>> {
+        match role {
+            Role::MessageId => self.message_id.as_mut(),
+            Role::To => self.to.as_mut(),
+            Role::HeaderToken => self.header_token.as_mut().map(|t| &mut t.1),
+            Role::Username => self.username_token.as_mut().and_then(|u| u.0.as_mut()),
+            Role::Password => self.username_token.as_mut().and_then(|u| u.1.as_mut()),
+            Role::RequestType => self.request_type.as_mut(),
+            Role::RequestToken => self.request_token.as_mut().map(|t| &mut t.1),
+            Role::Value => self.context.last_mut().and_then(|c| c.1.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// The role of an element opening under `parent`, recording what it starts.
+    fn open(&mut self, parent: Option<Role>, tag: &Tag<'_>) -> Result<Role, SoapError> {
+        let name = tag.local_name();
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        Ok(match parent {
+            None => {
+                self.root_is_envelope = is("Envelope");
+                self.root_ns = tag.ns.clone();
+                Role::Envelope
+            }
+            Some(Role::Envelope) if !self.seen_header && is("Header") => {
+                self.seen_header = true;
+                Role::Header
+            }
+            Some(Role::Envelope) if !self.seen_body && is("Body") => {
+                self.seen_body = true;
+                Role::Body
+            }
+            Some(Role::Header) if self.message_id.is_none() && is("MessageID") => {
+                self.message_id = Some(Cow::Borrowed(""));
+                Role::MessageId
+            }
+            Some(Role::Header) if self.to.is_none() && is("To") => {
+                self.to = Some(Cow::Borrowed(""));
+                Role::To
+            }
+            Some(Role::Header) if !self.seen_security && is("Security") => {
+                self.seen_security = true;
+                Role::Security
+            }
+            Some(Role::Security) if self.header_token.is_none() && is("BinarySecurityToken") => {
+                let value_type = tag.attr("ValueType")?.unwrap_or_default();
+                self.header_token = Some((value_type, Cow::Borrowed("")));
+                Role::HeaderToken
+            }
+            Some(Role::Security) if self.username_token.is_none() && is("UsernameToken") => {
+                self.username_token = Some((None, None));
+                Role::UsernameToken
+            }
+            Some(Role::UsernameToken) => match &mut self.username_token {
+                Some((user @ None, _)) if is("Username") => {
+                    *user = Some(Cow::Borrowed(""));
+                    Role::Username
+                }
+                Some((_, password @ None)) if is("Password") => {
+                    *password = Some(Cow::Borrowed(""));
+                    Role::Password
+                }
+                _ => Role::Other,
+            },
+            Some(Role::Body) if self.request.is_none() => {
+                self.request = Some((tag.ns.clone(), name.to_owned()));
+                Role::Request
+            }
+            Some(Role::Request) if self.request_type.is_none() && is("RequestType") => {
+                self.request_type = Some(Cow::Borrowed(""));
+                Role::RequestType
+            }
+            Some(Role::Request) if self.request_token.is_none() && is("BinarySecurityToken") => {
+                let value_type = tag.attr("ValueType")?.unwrap_or_default();
+                self.request_token = Some((value_type, Cow::Borrowed("")));
+                Role::RequestToken
+            }
+            Some(Role::Request) if !self.seen_context && is("AdditionalContext") => {
+                self.seen_context = true;
+                Role::AdditionalContext
+            }
+            Some(Role::AdditionalContext) if self.context.len() < 256 && is("ContextItem") => {
+                let name = tag.attr("Name")?.unwrap_or_default();
+                self.context.push((name, None));
+                Role::ContextItem
+            }
+            Some(Role::ContextItem) if is("Value") => match self.context.last_mut() {
+                Some((_, value @ None)) => {
+                    *value = Some(Cow::Borrowed(""));
+                    Role::Value
+                }
+                _ => Role::Other,
+            },
+            Some(_) => Role::Other,
+        })
+    }
+}
+
 /// Parses a `RequestSecurityToken` POST body.
+///
+/// One pass over the document keeps only what the request carries (no tree is built);
+/// it reads exactly what [`soap::envelope`] and [`token::from_header`] would read from
+/// the tree (a test and the `enroll_rst` fuzz target hold the two readings equal).
 ///
 /// # Errors
 /// [`EnrollError::Malformed`] / [`EnrollError::Unexpected`] (`s:MessageFormat`),
 /// [`EnrollError::Authentication`] for a token that cannot be read.
 pub fn parse_rst(body: &[u8]) -> Result<RstRequest, EnrollError> {
+    let mut scanner = Scanner::new(body, &Limits::default())?;
+    let mut parts = RstParts::default();
+    let mut roles: Vec<Role> = Vec::with_capacity(16);
+    while let Some(step) = scanner.next()? {
+        match step {
+            Step::Open(tag) => {
+                let role = parts.open(roles.last().copied(), &tag)?;
+                if !tag.empty {
+                    roles.push(role);
+                }
+            }
+            Step::Close => {
+                roles.pop();
+            }
+            Step::Text(t) => {
+                if let Some(dst) = roles.last().and_then(|r| parts.text_of(*r)) {
+                    append(dst, t);
+                }
+            }
+            Step::Char(c) => {
+                if let Some(dst) = roles.last().and_then(|r| parts.text_of(*r)) {
+                    dst.to_mut().push(c);
+                }
+            }
+        }
+    }
+    // The same checks, in the same order, as a reading through the tree.
+    if !parts.root_is_envelope {
+        return Err(SoapError::NotSoap("root is not Envelope").into());
+    }
+    if !matches!(&*parts.root_ns, soap::SOAP12 | soap::SOAP11) {
+        return Err(SoapError::NotSoap("unknown envelope namespace").into());
+    }
+    if !parts.seen_body {
+        return Err(SoapError::NotSoap("no Body").into());
+    }
+    let Some((ns, name)) = &parts.request else {
+        return Err(SoapError::NotSoap("empty Body").into());
+    };
+    if !name.eq_ignore_ascii_case("RequestSecurityToken") || ns != WST_NS {
+        return Err(EnrollError::Unexpected(format!("body is {{{ns}}}{name}")));
+    }
+    let request_type = match parts.request_type.as_deref().map(str::trim) {
+        Some(t) if t.ends_with("/Issue") => RequestType::Issue,
+        Some(t) if t.ends_with("/Renew") => RequestType::Renew,
+        Some(t) if t.ends_with("/Recovery") => RequestType::Recovery,
+        other => {
+            return Err(EnrollError::Unexpected(format!("RequestType {other:?}")));
+        }
+    };
+    let Some((request_value_type, request_data)) = parts.request_token else {
+        return Err(EnrollError::Unexpected(
+            "no BinarySecurityToken in the body".into(),
+        ));
+    };
+    let context = AdditionalContext {
+        items: parts
+            .context
+            .into_iter()
+            .map(|(n, v)| (n, v.as_deref().map_or("", str::trim).to_owned()))
+            .collect(),
+    };
+    let token = match (parts.header_token, parts.username_token) {
+        (Some((value_type, text)), _) => Some(token::from_parts(value_type, text.trim())?),
+        (None, Some((user, password))) => Some(SecurityToken::UsernameToken {
+            username: user.as_deref().map_or("", str::trim).to_owned(),
+            password: password.as_deref().map_or("", str::trim).to_owned(),
+        }),
+        (None, None) => None,
+    };
+    Ok(RstRequest {
+        message_id: parts.message_id.map(Cow::into_owned),
+        to: parts.to.map(|t| t.trim().to_owned()),
+        token,
+        request_type,
+        request_value_type,
+        request_data: request_data.trim().to_owned(),
+        context,
+    })
+}
+
+/// [`parse_rst`] through the tree ([`soap::envelope`]): the reference the streaming
+/// reader is tested against.
+#[doc(hidden)]
+pub fn parse_rst_via_tree(body: &[u8]) -> Result<RstRequest, EnrollError> {
     let env = soap::envelope(body, &Limits::default())?;
     let b = &env.body;
     if !b.name.eq_ignore_ascii_case("RequestSecurityToken") || b.ns != WST_NS {
