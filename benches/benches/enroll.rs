@@ -170,6 +170,21 @@ fn enroll(c: &mut Criterion) {
         b.iter(|| ca_key.sign(&rng, black_box(&tbs)).unwrap())
     });
     group.bench_function("winmdm_enroll/full_rst", |b| b.iter(full));
+    // For information: quick-xml's raw event scan of the same request (what any reading
+    // of it costs at least; not counted in the ceiling sum).
+    group.bench_function("info/quick_xml_scan_rst", |b| {
+        b.iter(|| {
+            let mut reader = quick_xml::Reader::from_reader(black_box(body.as_bytes()));
+            let mut events = 0u32;
+            loop {
+                match reader.read_event() {
+                    Ok(quick_xml::events::Event::Eof) => break events,
+                    Ok(_) => events += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+    });
     // Where the time goes.
     let req = wstep::parse_rst(body.as_bytes()).unwrap();
     let jwt = req.token.as_ref().and_then(|t| t.jwt()).unwrap().to_owned();

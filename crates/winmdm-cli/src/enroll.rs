@@ -167,7 +167,7 @@ pub fn soap_decode(input: &[u8]) -> Result<String, String> {
                 let shown = if k.eq_ignore_ascii_case("EnrollmentData") {
                     format!("[{} bytes]", v.len())
                 } else {
-                    v.clone()
+                    v.to_owned()
                 };
                 let _ = writeln!(out, "  {k} = {shown}");
             }

@@ -8,6 +8,8 @@
 //! signature is verified (with aws-lc-rs), and the key must meet the policy. Only the
 //! public key is taken into a certificate; every other field comes from server policy.
 
+use core::fmt::Write as _;
+
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::cri_attributes::ParsedCriAttribute;
@@ -74,17 +76,34 @@ pub struct Csr {
     pub extensions: Vec<(String, bool, usize)>,
 }
 
+/// The dotted form of an OID, in one allocation (`Oid::to_id_string` makes one string
+/// per arc and joins them).
 fn oid_str(oid: &Oid<'_>) -> String {
-    oid.to_id_string()
+    let Some(arcs) = oid.iter() else {
+        return oid.to_id_string();
+    };
+    let mut out = String::with_capacity(24);
+    for (i, arc) in arcs.enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let _ = write!(out, "{arc}");
+    }
+    out
 }
 
+/// The text of a name or value: lossy UTF-8, NULs removed, trimmed.
 fn clean(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .filter(|c| *c != '\0')
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    match std::str::from_utf8(bytes) {
+        // The usual case: nothing to replace or remove.
+        Ok(s) if !bytes.contains(&0) => s.trim().to_owned(),
+        _ => String::from_utf8_lossy(bytes)
+            .chars()
+            .filter(|c| *c != '\0')
+            .collect::<String>()
+            .trim()
+            .to_owned(),
+    }
 }
 
 /// The DeviceID extension's text: a DER string, or raw bytes (as Windows writes it).
@@ -186,25 +205,26 @@ pub fn inspect(der: &[u8]) -> Result<(Csr, Result<(), String>), EnrollError> {
             .map(|s| clean(s.as_bytes()))
             .unwrap_or_else(|_| clean(cn.attr_value().data))
     });
-    let subject = info
-        .subject
-        .iter_attributes()
-        .map(|a| {
-            let v = a
-                .as_str()
+    let mut subject = String::new();
+    for (i, a) in info.subject.iter_attributes().enumerate() {
+        if i > 0 {
+            subject.push_str(", ");
+        }
+        let oid = oid_str(a.attr_type());
+        subject.push_str(match oid.as_str() {
+            "2.5.4.3" => "CN",
+            "2.5.4.10" => "O",
+            "2.5.4.11" => "OU",
+            "2.5.4.6" => "C",
+            other => other,
+        });
+        subject.push('=');
+        subject.push_str(
+            &a.as_str()
                 .map(|s| clean(s.as_bytes()))
-                .unwrap_or_else(|_| clean(a.attr_value().data));
-            let name = match oid_str(a.attr_type()).as_str() {
-                "2.5.4.3" => "CN".to_owned(),
-                "2.5.4.10" => "O".to_owned(),
-                "2.5.4.11" => "OU".to_owned(),
-                "2.5.4.6" => "C".to_owned(),
-                other => other.to_owned(),
-            };
-            format!("{name}={v}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+                .unwrap_or_else(|_| clean(a.attr_value().data)),
+        );
+    }
     let mut extensions = Vec::new();
     let mut device_id = None;
     for attr in info.attributes() {

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use compact_str::CompactString;
 
+use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::PrefixDeclaration;
 use quick_xml::reader::Reader;
@@ -183,6 +184,15 @@ fn intern(ns: &str) -> Cow<'static, str> {
     }
 }
 
+/// [`intern`], without allocating for "no namespace".
+fn interned(ns: &str) -> Cow<'static, str> {
+    if ns.is_empty() {
+        Cow::Borrowed("")
+    } else {
+        intern(ns)
+    }
+}
+
 /// The XML namespace (bound to the `xml` prefix by definition).
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 /// The namespace-declaration namespace (never bindable).
@@ -190,26 +200,35 @@ const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// Most `xmlns` declarations in scope at once.
 const MAX_BINDINGS: usize = 128;
 
-/// A start tag with its name's namespace resolved.
-#[derive(Debug)]
+/// A start tag, borrowed from the document, with its name's namespace resolved.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Tag<'a> {
-    start: BytesStart<'a>,
+    /// The text between `<` and `>` (or `/>`).
+    raw: &'a str,
+    /// Length of the qualified name at the start of `raw`.
+    name_len: usize,
     /// The element's namespace URI, trimmed (empty when unbound).
-    pub(crate) ns: Cow<'static, str>,
+    pub(crate) ns: &'a str,
     /// `<x/>`: no `Close` follows.
     pub(crate) empty: bool,
 }
 
-impl Tag<'_> {
+impl<'a> Tag<'a> {
     /// The local name.
-    pub(crate) fn local_name(&self) -> &str {
-        self.start.local_name().into_inner()
+    pub(crate) fn local_name(&self) -> &'a str {
+        let q = &self.raw[..self.name_len];
+        q.find(':').map_or(q, |i| &q[i + 1..])
+    }
+
+    fn attributes(&self) -> Attributes<'a> {
+        Attributes::new(self.raw, self.name_len)
     }
 
     /// The first attribute whose local name is `name` (any namespace, any case), its
-    /// value normalized and trimmed, as [`Element::attr`] reads it.
-    pub(crate) fn attr(&self, name: &str) -> Result<Option<String>, SoapError> {
-        for a in self.start.attributes().with_checks(false) {
+    /// value normalized and trimmed, as [`Element::attr`] reads it. (The scanner has
+    /// checked every attribute already.)
+    pub(crate) fn attr(&self, name: &str) -> Result<Option<Cow<'a, str>>, SoapError> {
+        for a in self.attributes().with_checks(false) {
             let a = a.map_err(|e| xml_error(0, &e))?;
             if a.key.as_namespace_binding().is_some()
                 || !a.key.local_name().into_inner().eq_ignore_ascii_case(name)
@@ -219,7 +238,10 @@ impl Tag<'_> {
             let value = a
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map_err(|e| xml_error(0, &e))?;
-            return Ok(Some(value.trim().to_owned()));
+            return Ok(Some(match value {
+                Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
+                Cow::Owned(v) => Cow::Owned(v.trim().to_owned()),
+            }));
         }
         Ok(None)
     }
@@ -245,6 +267,7 @@ pub(crate) enum Step<'a> {
 ///
 /// It stops when the root element closes: what follows is not read.
 pub(crate) struct Scanner<'a> {
+    xml: &'a [u8],
     reader: Reader<&'a [u8]>,
     limits: Limits,
     /// Elements open now.
@@ -252,7 +275,7 @@ pub(crate) struct Scanner<'a> {
     /// Elements seen.
     seen: usize,
     /// `(prefix, namespace, level)`; the default namespace has the empty prefix.
-    bindings: Vec<(CompactString, Cow<'static, str>, usize)>,
+    bindings: Vec<(&'a str, &'a str, usize)>,
     /// Bindings of an empty element, dropped at the next step.
     pop_after_empty: bool,
 }
@@ -276,6 +299,7 @@ impl<'a> Scanner<'a> {
         let mut reader = Reader::from_reader(xml);
         reader.config_mut().trim_text(false);
         Ok(Self {
+            xml,
             reader,
             limits: *limits,
             open: 0,
@@ -296,15 +320,15 @@ impl<'a> Scanner<'a> {
     }
 
     /// The namespace bound to `prefix` (`""`: the default namespace) now.
-    fn lookup(&self, prefix: &str) -> Cow<'static, str> {
+    fn lookup(&self, prefix: &str) -> &'a str {
         if prefix == "xml" {
-            return Cow::Borrowed(XML_NS);
+            return XML_NS;
         }
         self.bindings
             .iter()
             .rev()
             .find(|b| b.0 == prefix)
-            .map_or(Cow::Borrowed(""), |b| b.1.clone())
+            .map_or("", |b| b.1)
     }
 
     /// The next step; `Ok(None)` once the root element has closed.
@@ -367,7 +391,19 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn open_tag(&mut self, e: BytesStart<'a>, empty: bool) -> Result<Step<'a>, SoapError> {
+    /// The tag just read, as a slice of the document (a slice reader's tags are).
+    fn borrowed(&self, e: &BytesStart<'_>, empty: bool) -> Option<&'a str> {
+        let end = usize::try_from(self.reader.buffer_position())
+            .ok()?
+            .checked_sub(if empty { 2 } else { 1 })?;
+        let bytes = self.xml.get(end.checked_sub(e.len())?..end)?;
+        if bytes != e.as_bytes() {
+            return None;
+        }
+        std::str::from_utf8(bytes).ok()
+    }
+
+    fn open_tag(&mut self, e: BytesStart<'_>, empty: bool) -> Result<Step<'a>, SoapError> {
         self.seen += 1;
         if self.seen > self.limits.max_elements {
             return Err(SoapError::TooLarge("elements"));
@@ -375,10 +411,14 @@ impl<'a> Scanner<'a> {
         if self.open >= self.limits.max_depth {
             return Err(SoapError::TooLarge("depth"));
         }
+        let name_len = e.name().as_ref().len();
+        let Some(raw) = self.borrowed(&e, empty) else {
+            return Err(self.err(&"tag not found where the reader read it"));
+        };
         let level = self.open + 1;
         // Every attribute is read once here: syntax and duplicates checked, references
         // in values resolvable, namespace declarations taken.
-        for a in e.attributes() {
+        for a in Attributes::new(raw, name_len) {
             let a = a.map_err(|err| self.err(&err))?;
             if a.value.contains('&') {
                 a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
@@ -387,7 +427,9 @@ impl<'a> Scanner<'a> {
             let Some(decl) = a.key.as_namespace_binding() else {
                 continue;
             };
-            let value = &*a.value;
+            let Cow::Borrowed(value) = a.value else {
+                return Err(self.err(&"attribute not borrowed from the tag"));
+            };
             let prefix = match decl {
                 PrefixDeclaration::Default => "",
                 PrefixDeclaration::Named("xml") if value == XML_NS => continue,
@@ -404,18 +446,13 @@ impl<'a> Scanner<'a> {
             if self.bindings.len() >= MAX_BINDINGS {
                 return Err(SoapError::TooLarge("namespace declarations"));
             }
-            let value = value.trim();
-            let ns = if value.is_empty() {
-                Cow::Borrowed("")
-            } else {
-                intern(value)
-            };
-            self.bindings.push((CompactString::new(prefix), ns, level));
+            self.bindings.push((prefix, value.trim(), level));
         }
         self.open = level;
-        let ns = match e.name().prefix() {
-            Some(p) if p.into_inner() == "xmlns" => Cow::Borrowed(XMLNS_NS),
-            Some(p) => self.lookup(p.into_inner()),
+        let qname = &raw[..name_len];
+        let ns = match qname.find(':') {
+            Some(i) if &qname[..i] == "xmlns" => XMLNS_NS,
+            Some(i) => self.lookup(&qname[..i]),
             None => self.lookup(""),
         };
         if empty {
@@ -423,7 +460,8 @@ impl<'a> Scanner<'a> {
             self.pop_after_empty = true;
         }
         Ok(Step::Open(Tag {
-            start: e,
+            raw,
+            name_len,
             ns,
             empty,
         }))
@@ -433,14 +471,14 @@ impl<'a> Scanner<'a> {
     /// excluded, with namespaces resolved and values normalized.
     pub(crate) fn attributes(&self, tag: &Tag<'a>) -> Result<Vec<Attr>, SoapError> {
         let mut out = Vec::new();
-        for a in tag.start.attributes() {
+        for a in tag.attributes() {
             let a = a.map_err(|err| self.err(&err))?;
             if a.key.as_namespace_binding().is_some() {
                 continue;
             }
             let (local, prefix) = a.key.decompose();
             let ns = match prefix {
-                Some(p) => self.lookup(p.into_inner()),
+                Some(p) => interned(self.lookup(p.into_inner())),
                 None => Cow::Borrowed(""),
             };
             let value = a
@@ -476,7 +514,7 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                 let el = Element {
                     name: CompactString::new(tag.local_name()),
                     attrs: scanner.attributes(&tag)?,
-                    ns: tag.ns,
+                    ns: interned(tag.ns),
                     ..Element::default()
                 };
                 if tag.empty {

@@ -38,31 +38,75 @@ pub enum EnrollmentKind {
 }
 
 /// `AdditionalContext`: an ordered multimap (names repeat: one `MAC` per adapter).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Held as one string (names and values back to back) and their ends, so reading a
+/// request allocates twice for its context however many items it has.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct AdditionalContext {
-    items: Vec<(String, String)>,
+    text: String,
+    /// Where each item's name and value end in `text`; an item starts where the
+    /// previous one ended.
+    ends: Vec<(usize, usize)>,
+}
+
+impl core::fmt::Debug for AdditionalContext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.items()).finish()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for AdditionalContext {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut c = Self::default();
+        for (n, v) in iter {
+            c.push(n.as_ref(), v.as_ref());
+        }
+        c
+    }
 }
 
 impl AdditionalContext {
-    /// Every item, in order.
-    pub fn items(&self) -> &[(String, String)] {
-        &self.items
+    /// Appends an item.
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.text.push_str(name);
+        let name_end = self.text.len();
+        self.text.push_str(value);
+        self.ends.push((name_end, self.text.len()));
+    }
+
+    /// How many items.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// No items.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Every item (name, value), in order.
+    pub fn items(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.ends.iter().enumerate().map(|(i, &(name_end, end))| {
+            let start = i.checked_sub(1).map_or(0, |p| self.ends[p].1);
+            (
+                self.text.get(start..name_end).unwrap_or_default(),
+                self.text.get(name_end..end).unwrap_or_default(),
+            )
+        })
     }
 
     /// The first value of `name` (case-insensitive), trimmed.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.items
-            .iter()
+        self.items()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.items
-            .iter()
+        self.items()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     fn bool(&self, name: &str) -> Option<bool> {
@@ -275,22 +319,22 @@ type Credentials<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
 #[derive(Default)]
 struct RstParts<'a> {
     root_is_envelope: bool,
-    root_ns: Cow<'static, str>,
+    root_ns: &'a str,
     seen_header: bool,
     seen_body: bool,
     /// The body's first element: namespace and local name.
-    request: Option<(Cow<'static, str>, String)>,
+    request: Option<(&'a str, &'a str)>,
     message_id: Option<Cow<'a, str>>,
     to: Option<Cow<'a, str>>,
     seen_security: bool,
     /// The header token's `ValueType` and text.
-    header_token: Option<(String, Cow<'a, str>)>,
+    header_token: Option<(Cow<'a, str>, Cow<'a, str>)>,
     /// `Username` and `Password`, when the header carries a `UsernameToken`.
     username_token: Option<Credentials<'a>>,
     request_type: Option<Cow<'a, str>>,
-    request_token: Option<(String, Cow<'a, str>)>,
+    request_token: Option<(Cow<'a, str>, Cow<'a, str>)>,
     seen_context: bool,
-    context: Vec<(String, Option<Cow<'a, str>>)>,
+    context: Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>,
 }
 
 impl<'a> RstParts<'a> {
@@ -310,13 +354,13 @@ impl<'a> RstParts<'a> {
     }
 
     /// The role of an element opening under `parent`, recording what it starts.
-    fn open(&mut self, parent: Option<Role>, tag: &Tag<'_>) -> Result<Role, SoapError> {
+    fn open(&mut self, parent: Option<Role>, tag: &Tag<'a>) -> Result<Role, SoapError> {
         let name = tag.local_name();
         let is = |n: &str| name.eq_ignore_ascii_case(n);
         Ok(match parent {
             None => {
                 self.root_is_envelope = is("Envelope");
-                self.root_ns = tag.ns.clone();
+                self.root_ns = tag.ns;
                 Role::Envelope
             }
             Some(Role::Envelope) if !self.seen_header && is("Header") => {
@@ -360,7 +404,7 @@ impl<'a> RstParts<'a> {
                 _ => Role::Other,
             },
             Some(Role::Body) if self.request.is_none() => {
-                self.request = Some((tag.ns.clone(), name.to_owned()));
+                self.request = Some((tag.ns, name));
                 Role::Request
             }
             Some(Role::Request) if self.request_type.is_none() && is("RequestType") => {
@@ -433,13 +477,13 @@ pub fn parse_rst(body: &[u8]) -> Result<RstRequest, EnrollError> {
     if !parts.root_is_envelope {
         return Err(SoapError::NotSoap("root is not Envelope").into());
     }
-    if !matches!(&*parts.root_ns, soap::SOAP12 | soap::SOAP11) {
+    if !matches!(parts.root_ns, soap::SOAP12 | soap::SOAP11) {
         return Err(SoapError::NotSoap("unknown envelope namespace").into());
     }
     if !parts.seen_body {
         return Err(SoapError::NotSoap("no Body").into());
     }
-    let Some((ns, name)) = &parts.request else {
+    let Some((ns, name)) = parts.request else {
         return Err(SoapError::NotSoap("empty Body").into());
     };
     if !name.eq_ignore_ascii_case("RequestSecurityToken") || ns != WST_NS {
@@ -458,15 +502,23 @@ pub fn parse_rst(body: &[u8]) -> Result<RstRequest, EnrollError> {
             "no BinarySecurityToken in the body".into(),
         ));
     };
-    let context = AdditionalContext {
-        items: parts
-            .context
-            .into_iter()
-            .map(|(n, v)| (n, v.as_deref().map_or("", str::trim).to_owned()))
-            .collect(),
+    let mut context = AdditionalContext {
+        text: String::with_capacity(
+            parts
+                .context
+                .iter()
+                .map(|(n, v)| n.len() + v.as_ref().map_or(0, |v| v.len()))
+                .sum(),
+        ),
+        ends: Vec::with_capacity(parts.context.len()),
     };
+    for (name, value) in &parts.context {
+        context.push(name, value.as_deref().map_or("", str::trim));
+    }
     let token = match (parts.header_token, parts.username_token) {
-        (Some((value_type, text)), _) => Some(token::from_parts(value_type, text.trim())?),
+        (Some((value_type, text)), _) => {
+            Some(token::from_parts(value_type.into_owned(), text.trim())?)
+        }
         (None, Some((user, password))) => Some(SecurityToken::UsernameToken {
             username: user.as_deref().map_or("", str::trim).to_owned(),
             password: password.as_deref().map_or("", str::trim).to_owned(),
@@ -478,7 +530,7 @@ pub fn parse_rst(body: &[u8]) -> Result<RstRequest, EnrollError> {
         to: parts.to.map(|t| t.trim().to_owned()),
         token,
         request_type,
-        request_value_type,
+        request_value_type: request_value_type.into_owned(),
         request_data: request_data.trim().to_owned(),
         context,
     })
@@ -510,12 +562,9 @@ pub fn parse_rst_via_tree(body: &[u8]) -> Result<RstRequest, EnrollError> {
     let mut context = AdditionalContext::default();
     if let Some(ac) = b.child_named("AdditionalContext") {
         for item in ac.children_named("ContextItem").take(256) {
-            let name = item.attr("Name").unwrap_or_default().to_owned();
-            let value = item
-                .child_named("Value")
-                .map(|v| v.text().to_owned())
-                .unwrap_or_default();
-            context.items.push((name, value));
+            let name = item.attr("Name").unwrap_or_default();
+            let value = item.child_named("Value").map_or("", |v| v.text());
+            context.push(name, value);
         }
     }
     Ok(RstRequest {

@@ -347,7 +347,7 @@ fn rst_samples_parse_with_every_context_item_in_order() {
         "unknown items are kept"
     );
     // Order kept, duplicates kept.
-    let names: Vec<&str> = c.items().iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = c.items().map(|(n, _)| n).collect();
     assert_eq!(names.iter().filter(|n| **n == "MAC").count(), 2);
     assert!(
         names.iter().position(|n| *n == "UXInitiated") < names.iter().position(|n| *n == "Locale")
