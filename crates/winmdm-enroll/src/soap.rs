@@ -1,7 +1,10 @@
 //! A small namespace-aware XML tree for SOAP requests, with limits.
 //!
 //! Enrollment requests are small, fixed-shape documents; a tree is the simplest faithful
-//! reading. Names are resolved to (namespace URI, local name); namespace URIs are trimmed
+//! reading. The tree is built on a scanner (quick-xml's raw reader, the limits below, and
+//! the namespace declarations in scope kept as slices of the document) that the
+//! `RequestSecurityToken` reader also uses directly, reading the same things in one pass
+//! without a tree. Names are resolved to (namespace URI, local name); namespace URIs are trimmed
 //! (documentation samples carry stray white space). DTDs and unknown entities are refused.
 //! Both SOAP 1.1 and SOAP 1.2 envelopes are read.
 
