@@ -299,6 +299,9 @@ impl<'a> Scanner<'a> {
         if xml.len() > limits.max_bytes {
             return Err(SoapError::TooLarge("bytes"));
         }
+        // The reader skips a byte order mark without counting it in its positions, which
+        // the tags' slices are taken by: take it off first.
+        let xml = xml.strip_prefix(b"\xef\xbb\xbf").unwrap_or(xml);
         let mut reader = Reader::from_reader(xml);
         reader.config_mut().trim_text(false);
         Ok(Self {

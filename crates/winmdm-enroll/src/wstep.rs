@@ -279,6 +279,16 @@ impl RstRequest {
     }
 }
 
+/// `wst:RequestType`'s (trimmed) text read.
+fn request_type(text: Option<&str>) -> Result<RequestType, EnrollError> {
+    match text {
+        Some(t) if t.ends_with("/Issue") => Ok(RequestType::Issue),
+        Some(t) if t.ends_with("/Renew") => Ok(RequestType::Renew),
+        Some(t) if t.ends_with("/Recovery") => Ok(RequestType::Recovery),
+        other => Err(EnrollError::Unexpected(format!("RequestType {other:?}"))),
+    }
+}
+
 /// Where an element sits in a `RequestSecurityToken`, for the streaming reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -489,14 +499,7 @@ pub fn parse_rst(body: &[u8]) -> Result<RstRequest, EnrollError> {
     if !name.eq_ignore_ascii_case("RequestSecurityToken") || ns != WST_NS {
         return Err(EnrollError::Unexpected(format!("body is {{{ns}}}{name}")));
     }
-    let request_type = match parts.request_type.as_deref().map(str::trim) {
-        Some(t) if t.ends_with("/Issue") => RequestType::Issue,
-        Some(t) if t.ends_with("/Renew") => RequestType::Renew,
-        Some(t) if t.ends_with("/Recovery") => RequestType::Recovery,
-        other => {
-            return Err(EnrollError::Unexpected(format!("RequestType {other:?}")));
-        }
-    };
+    let request_type = request_type(parts.request_type.as_deref().map(str::trim))?;
     let Some((request_value_type, request_data)) = parts.request_token else {
         return Err(EnrollError::Unexpected(
             "no BinarySecurityToken in the body".into(),
@@ -548,14 +551,7 @@ pub fn parse_rst_via_tree(body: &[u8]) -> Result<RstRequest, EnrollError> {
             b.ns, b.name
         )));
     }
-    let request_type = match b.child_named("RequestType").map(|e| e.text()) {
-        Some(t) if t.ends_with("/Issue") => RequestType::Issue,
-        Some(t) if t.ends_with("/Renew") => RequestType::Renew,
-        Some(t) if t.ends_with("/Recovery") => RequestType::Recovery,
-        other => {
-            return Err(EnrollError::Unexpected(format!("RequestType {other:?}")));
-        }
-    };
+    let request_type = request_type(b.child_named("RequestType").map(|e| e.text()))?;
     let bst = b
         .child_named("BinarySecurityToken")
         .ok_or_else(|| EnrollError::Unexpected("no BinarySecurityToken in the body".into()))?;

@@ -389,6 +389,24 @@ fn every_sample_and_seed_reads_the_same() {
 }
 
 #[test]
+fn byte_order_marks_declarations_and_comments_before_the_root_read_the_same() {
+    let sample = winmdm_testkit::samples::get(11).unwrap().unwrap().body;
+    for prefix in [
+        "\u{feff}",
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n",
+        "\u{feff}<?xml version=\"1.0\"?><!-- c --><?pi x?>\n",
+    ] {
+        let xml = format!("{prefix}{sample}");
+        assert!(same_tree(xml.as_bytes()), "{prefix:?}");
+        winmdm_enroll::fuzzing::rst_one(xml.as_bytes());
+        assert!(
+            winmdm_enroll::wstep::parse_rst(xml.as_bytes()).is_ok(),
+            "{prefix:?}"
+        );
+    }
+}
+
+#[test]
 fn the_first_body_is_the_body() {
     // Two bodies after a header: the first is read (the tree once took the last).
     let xml = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Header/>\
