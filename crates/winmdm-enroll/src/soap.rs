@@ -181,18 +181,12 @@ const KNOWN_NS: &[&str] = &[
 
 /// The namespace URI as a shared constant when it is a known one.
 fn intern(ns: &str) -> Cow<'static, str> {
+    if ns.is_empty() {
+        return Cow::Borrowed("");
+    }
     match KNOWN_NS.iter().find(|k| **k == ns) {
         Some(k) => Cow::Borrowed(k),
         None => Cow::Owned(ns.to_owned()),
-    }
-}
-
-/// [`intern`], without allocating for "no namespace".
-fn interned(ns: &str) -> Cow<'static, str> {
-    if ns.is_empty() {
-        Cow::Borrowed("")
-    } else {
-        intern(ns)
     }
 }
 
@@ -484,7 +478,7 @@ impl<'a> Scanner<'a> {
             }
             let (local, prefix) = a.key.decompose();
             let ns = match prefix {
-                Some(p) => interned(self.lookup(p.into_inner())),
+                Some(p) => intern(self.lookup(p.into_inner())),
                 None => Cow::Borrowed(""),
             };
             let value = a
@@ -520,7 +514,7 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                 let el = Element {
                     name: CompactString::new(tag.local_name()),
                     attrs: scanner.attributes(&tag)?,
-                    ns: interned(tag.ns),
+                    ns: intern(tag.ns),
                     ..Element::default()
                 };
                 if tag.empty {
