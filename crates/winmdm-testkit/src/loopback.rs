@@ -162,6 +162,70 @@ pub fn post_form(
     send(request)
 }
 
+/// A free loopback TCP port for a server a test starts (or restarts) later by number,
+/// such as a child process given its address in a configuration file.
+///
+/// Asking the kernel for port 0 and binding the number later races every outgoing
+/// connection on the machine: those take their source ports from the same ephemeral
+/// range. This picks a port *below* that range (read from
+/// `/proc/sys/net/ipv4/ip_local_port_range` on Linux, IANA's 49152–65535 elsewhere),
+/// which no connection takes by itself, checks that it can be bound on 127.0.0.1 now,
+/// and never hands the same port out twice in one process.
+///
+/// # Errors
+/// When no such port could be bound after many tries (a machine with nearly every port
+/// in use).
+pub fn unused_port() -> std::io::Result<u16> {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher as _, RandomState};
+    use std::sync::{Mutex, PoisonError};
+
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let (low, high) = ephemeral_range();
+    // Below the ephemeral range and above the well-known and common service ports.
+    let (from, to) = if low > 20_000 {
+        (10_000u16, low - 1)
+    } else if high < 64_000 {
+        (high + 1, 65_535)
+    } else {
+        (1_024, 65_535)
+    };
+    let span = u64::from(to - from) + 1;
+    let seed = RandomState::new();
+    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+    let given = given.get_or_insert_with(HashSet::new);
+    for attempt in 0u64..1_000 {
+        let offset = seed.hash_one(attempt) % span;
+        let Ok(port) = u16::try_from(u64::from(from) + offset) else {
+            continue;
+        };
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("no free loopback port in {from}-{to}"),
+    ))
+}
+
+/// The system's ephemeral (automatically assigned) port range.
+fn ephemeral_range() -> (u16, u16) {
+    const IANA: (u16, u16) = (49_152, 65_535);
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        return IANA;
+    };
+    let mut it = text.split_whitespace().map(str::parse::<u16>);
+    match (it.next(), it.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => (low, high),
+        _ => IANA,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +241,21 @@ mod tests {
                 matches!(get(url), Err(LoopbackError::NotLoopback(_))),
                 "{url}"
             );
+        }
+    }
+
+    #[test]
+    fn unused_ports_are_outside_the_ephemeral_range_bindable_and_distinct() {
+        let (low, high) = ephemeral_range();
+        let ports: Vec<u16> = (0..20).map(|_| unused_port().unwrap()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for p in ports {
+            if low > 20_000 || high < 64_000 {
+                assert!(!(low..=high).contains(&p), "{p} is in {low}-{high}");
+            }
+            assert!(p >= 1_024, "{p}");
+            assert!(seen.insert(p), "{p} given twice");
+            std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
         }
     }
 

@@ -43,7 +43,9 @@ use crate::app::PeerCertificate;
 use crate::config::Secret;
 use crate::store::{SqliteStore, Store};
 
-/// A running server. Dropping it stops the listeners (and the embedded emulators).
+/// A running server. Dropping it asks the listeners (and the embedded emulators) to stop;
+/// [`Running::shutdown`] also waits until the listening ports are released, which a
+/// restart on the same port needs.
 #[derive(Debug)]
 pub struct Running {
     /// How devices reach it (`https://127.0.0.1:<port>`).
@@ -61,6 +63,22 @@ pub struct Running {
     /// The embedded Graph emulator, when no Graph URL was configured.
     pub graph: Option<GraphEmulator>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the listeners and the key refresher and waits until they are gone, so the
+    /// ports are free when this returns. Connections already accepted finish on their own.
+    pub async fn shutdown(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            // An aborted task reports cancellation; a finished one its own end. Either
+            // way its listener has been dropped.
+            let _ = t.await;
+        }
+    }
 }
 
 impl Drop for Running {
@@ -190,6 +208,28 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
 
+    // Terms of Use: the sealing keys are shared by every instance (they live with the
+    // data). The first line seals; the others still open blobs during a rotation. Read
+    // before any port is taken, so a bad file is reported as itself.
+    let keyring = tou_keyring(&config.data_dir.join("tou-sealing-keys"))?;
+
+    // Certificates: a signer given in code, or the configured (or development) CA key.
+    let (ca, issuer): (pki::Ca, Arc<dyn CertificateSigner + Send + Sync>) = match components.signer
+    {
+        Some((signer, cert_der)) => (pki::Ca::certificate_only(cert_der), signer),
+        None => {
+            let ca = pki::load_or_create_ca(&config)?;
+            let issuer = winmdm_enroll::issue::LocalIssuer::new(
+                &ca.cert_der,
+                &ca.key_der,
+                Vec::new(),
+                ca.cert_der.clone(),
+            )
+            .map_err(|e| format!("CA: {e}"))?;
+            (ca, Arc::new(issuer))
+        }
+    };
+
     // Embedded emulators for whatever is not configured.
     let entra = match &config.entra.authority {
         Some(_) => None,
@@ -265,27 +305,8 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
     )
     .with_timeout(Duration::from_secs(30));
 
-    // Terms of Use: the sealing keys are shared by every instance (they live with the
-    // data). The first line seals; the others still open blobs during a rotation.
-    let keyring = tou_keyring(&config.data_dir.join("tou-sealing-keys"))?;
     let tou = TermsOfUse::new(TouConfig::default(), keyring, validator.clone());
 
-    // Certificates: a signer given in code, or the configured (or development) CA key.
-    let (ca, issuer): (pki::Ca, Arc<dyn CertificateSigner + Send + Sync>) = match components.signer
-    {
-        Some((signer, cert_der)) => (pki::Ca::certificate_only(cert_der), signer),
-        None => {
-            let ca = pki::load_or_create_ca(&config)?;
-            let issuer = winmdm_enroll::issue::LocalIssuer::new(
-                &ca.cert_der,
-                &ca.key_der,
-                Vec::new(),
-                ca.cert_der.clone(),
-            )
-            .map_err(|e| format!("CA: {e}"))?;
-            (ca, Arc::new(issuer))
-        }
-    };
     let tls = pki::tls_config(&config, &ca)?;
     let mut discovery = winmdm_enroll::discovery::DiscoveryConfig::federated(format!(
         "{public_url}/EnrollmentServer/Enrollment.svc"

@@ -5,7 +5,6 @@
 #![cfg(all(unix, feature = "fault-injection"))]
 
 use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -19,12 +18,10 @@ use winmdm_testkit::simulator::{self, Simulator, SimulatorConfig, TokenSource};
 
 const ADMIN: &str = "crash-test-admin";
 
+/// A port for a server process told its address in a configuration file (see
+/// [`winmdm_testkit::loopback::unused_port`] for why not port 0).
 fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    winmdm_testkit::loopback::unused_port().unwrap()
 }
 
 /// One server process; its standard error lines arrive on `lines`.

@@ -140,12 +140,10 @@ impl Drop for Instance {
     }
 }
 
+/// A port for a server process told its address in a configuration file (see
+/// [`winmdm_testkit::loopback::unused_port`] for why not port 0).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    winmdm_testkit::loopback::unused_port().unwrap()
 }
 
 fn start_instance(config: &std::path::Path, database_url: &str) -> Instance {

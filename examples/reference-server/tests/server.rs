@@ -3,7 +3,6 @@
 //! transport rules, configuration pointing at external services, and restarts.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use winmdm_reference_server::config::{Config, Secret};
 use winmdm_reference_server::{Running, start};
@@ -52,13 +51,12 @@ fn config(dir: &TempDir) -> Config {
 
 /// A configuration on a fixed port, so a restarted server is where devices expect it.
 fn restartable_config(dir: &TempDir) -> Config {
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut c = config(dir);
-    c.listen = ([127, 0, 0, 1], port).into();
+    c.listen = (
+        [127, 0, 0, 1],
+        winmdm_testkit::loopback::unused_port().unwrap(),
+    )
+        .into();
     c
 }
 
@@ -454,8 +452,7 @@ fn a_restart_keeps_the_ca_and_the_devices() {
         let mut sim = Simulator::new(device_config(&first, &authority));
         steps(&mut sim, ENROLL).await;
         let ca = first.ca_pem.clone();
-        drop(first);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        first.shutdown().await;
         let second = start(c).await.unwrap();
         assert_eq!(second.ca_pem, ca, "the development CA is kept");
         // The device's stored account and certificate still work.
@@ -560,13 +557,13 @@ fn a_signer_and_a_store_given_in_code_replace_the_defaults() {
 fn terms_of_use_keys_rotate_without_breaking_blobs_in_flight() {
     let rt = runtime();
     let dir = TempDir::new();
-    let c = restartable_config(&dir);
     let keys = dir.0.join("tou-sealing-keys");
     let old_key = format!("k1 {}\n", "11".repeat(32));
     let new_key = format!("k2 {}\n", "22".repeat(32));
     std::fs::write(&keys, &old_key).unwrap();
     let terms = ["sign in", "terms of use: page", "terms of use: accept"];
     let rest = &ENROLL[3..];
+    let c = restartable_config(&dir);
     rt.block_on(async {
         let first = start(c.clone()).await.unwrap();
         let authority = first.entra.as_ref().unwrap().base_url().to_owned();
@@ -575,15 +572,13 @@ fn terms_of_use_keys_rotate_without_breaking_blobs_in_flight() {
         let mut late = Simulator::new(device_config(&first, &authority));
         steps(&mut early, &terms).await;
         steps(&mut late, &terms).await;
-        drop(first);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        first.shutdown().await;
 
         // ...the new key is added in front: blobs sealed with the old one still open.
         std::fs::write(&keys, format!("{new_key}{old_key}")).unwrap();
         let second = start(c.clone()).await.unwrap();
         steps(&mut early, rest).await;
-        drop(second);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        second.shutdown().await;
 
         // Once the old key is removed, its blobs are refused.
         std::fs::write(&keys, &new_key).unwrap();
@@ -593,10 +588,14 @@ fn terms_of_use_keys_rotate_without_breaking_blobs_in_flight() {
         let why = refused.outcome.unwrap_err();
         assert!(why.contains("InvalidEnrollmentData"), "{why}");
         assert_eq!(third.app.store.traces_of(late.device_id()).unwrap(), 0);
-        drop(third);
 
-        // A malformed key file stops the server with the line at fault.
+        // A malformed key file stops the server with the line at fault, before any port
+        // is taken: even with the port busy (here, the running server holds it), the
+        // operator is told about the file.
         std::fs::write(&keys, "k3 not-hex\n").unwrap();
+        let err = start(c.clone()).await.unwrap_err();
+        assert!(err.contains("tou-sealing-keys:1"), "{err}");
+        third.shutdown().await;
         let err = start(c).await.unwrap_err();
         assert!(err.contains("tou-sealing-keys:1"), "{err}");
     });
