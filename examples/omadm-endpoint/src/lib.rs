@@ -6,10 +6,10 @@
 //! command (`Get ./DevDetail/SwV`) when a session starts, prints every result, and answers
 //! within the device's `MaxMsgSize`. Unknown devices get HTTP 401 and leave nothing behind;
 //! WBXML gets 415. Session states are kept as JSON, as a database would keep them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -49,18 +49,27 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn fresh_nonce() -> Nonce {
+/// The maps stay usable even if a thread once panicked holding them: every write to
+/// them is a single insert or push, so they are never left half-changed.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A fresh nonce; `None` if the system's random generator failed.
+fn fresh_nonce() -> Option<Nonce> {
     let mut b = vec![0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).expect("randomness");
-    Nonce::from_bytes(b)
+    aws_lc_rs::rand::fill(&mut b).ok()?;
+    Some(Nonce::from_bytes(b))
 }
 
 fn plain(status: StatusCode) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_LENGTH, "0")
-        .body(Body::empty())
-        .unwrap()
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from_static("0"),
+    );
+    r
 }
 
 impl Endpoint {
@@ -71,20 +80,17 @@ impl Endpoint {
 
     /// Registers a device (as enrollment would).
     pub fn add_device(&self, device_id: &str, credentials: DeviceCredentials) {
-        self.devices
-            .lock()
-            .unwrap()
-            .insert(device_id.to_owned(), credentials);
+        lock(&self.devices).insert(device_id.to_owned(), credentials);
     }
 
     /// Every result received: (device, node, value).
     pub fn results(&self) -> Vec<(String, String, String)> {
-        self.results.lock().unwrap().clone()
+        lock(&self.results).clone()
     }
 
     /// Stored session states (one per device and session ID).
     pub fn stored_sessions(&self) -> usize {
-        self.sessions.lock().unwrap().len()
+        lock(&self.sessions).len()
     }
 
     fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
@@ -104,7 +110,7 @@ impl Endpoint {
             .as_ref()
             .map(|s| s.loc_uri.trim().to_owned())
             .unwrap_or_default();
-        let Some(creds) = self.devices.lock().unwrap().get(&device_id).cloned() else {
+        let Some(creds) = lock(&self.devices).get(&device_id).cloned() else {
             // Unknown device: refused before any state exists.
             return plain(StatusCode::UNAUTHORIZED);
         };
@@ -112,19 +118,23 @@ impl Endpoint {
             device_id.clone(),
             message.header.session_id.trim().to_owned(),
         );
-        let stored = self.sessions.lock().unwrap().get(&key).cloned();
-        let mut session = match stored.map(|json| serde_json::from_str::<SessionState>(&json)) {
-            Some(Ok(state)) => Session::restore(state).unwrap(),
-            _ => {
+        let stored = lock(&self.sessions).get(&key).cloned();
+        // A stored state that no longer reads or restores (another version wrote it) is
+        // dropped: the device starts a new session, as after an expiry.
+        let restored = stored
+            .and_then(|json| serde_json::from_str::<SessionState>(&json).ok())
+            .and_then(|state| Session::restore(state).ok());
+        let mut session = match restored {
+            Some(s) => s,
+            None => {
                 let mut s = Session::new(
                     SessionConfig::new(EnrollmentType::Device),
                     creds.nonce.clone(),
                 );
-                s.queue(QueuedCommand::new(
-                    "swv",
-                    Command::get(1u32, ["./DevDetail/SwV"]),
-                ))
-                .unwrap();
+                let swv = QueuedCommand::new("swv", Command::get(1u32, ["./DevDetail/SwV"]));
+                if s.queue(swv).is_err() {
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR);
+                }
                 s
             }
         };
@@ -135,43 +145,54 @@ impl Endpoint {
         let reply = match session.receive(message, now()) {
             Err(_) => return plain(StatusCode::BAD_REQUEST),
             Ok(Inbound::Expired(reply)) => reply,
-            Ok(Inbound::Authenticate(step)) => match step.decide(verdict, fresh_nonce()) {
-                Authenticated::Yes(mut exchange) => {
-                    while let Some(event) = exchange.poll_event() {
-                        if let Event::Results { results, .. } = event {
-                            for v in results.values {
-                                println!("{device_id}: {} = {}", v.uri, v.data);
-                                self.results.lock().unwrap().push((
-                                    device_id.clone(),
-                                    v.uri.to_string(),
-                                    v.data.to_string(),
-                                ));
+            Ok(Inbound::Authenticate(step)) => {
+                let Some(nonce) = fresh_nonce() else {
+                    return plain(StatusCode::SERVICE_UNAVAILABLE);
+                };
+                match step.decide(verdict, nonce) {
+                    Authenticated::Yes(mut exchange) => {
+                        while let Some(event) = exchange.poll_event() {
+                            if let Event::Results { results, .. } = event {
+                                for v in results.values {
+                                    println!("{device_id}: {} = {}", v.uri, v.data);
+                                    lock(&self.results).push((
+                                        device_id.clone(),
+                                        v.uri.to_string(),
+                                        v.data.to_string(),
+                                    ));
+                                }
                             }
                         }
+                        exchange.reply()
                     }
-                    exchange.reply()
+                    Authenticated::Challenged(reply)
+                    | Authenticated::Refused(reply)
+                    | Authenticated::Repeat(reply) => reply,
                 }
-                Authenticated::Challenged(reply)
-                | Authenticated::Refused(reply)
-                | Authenticated::Repeat(reply) => reply,
-            },
+            }
         };
         if let Some(n) = &reply.next_nonce {
             // The device uses this nonce from now on (its next session included).
-            if let Some(c) = self.devices.lock().unwrap().get_mut(&device_id) {
+            if let Some(c) = lock(&self.devices).get_mut(&device_id) {
                 c.nonce = n.clone();
             }
         }
         if session.state().authenticated().is_some() || session.state().session_id().is_some() {
-            let json = serde_json::to_string(session.state()).unwrap();
-            self.sessions.lock().unwrap().insert(key, json);
+            let Ok(json) = serde_json::to_string(session.state()) else {
+                return plain(StatusCode::INTERNAL_SERVER_ERROR);
+            };
+            lock(&self.sessions).insert(key, json);
         }
         let xml = reply.to_xml();
-        Response::builder()
-            .header(header::CONTENT_TYPE, CONTENT_TYPE)
-            .header(header::CONTENT_LENGTH, xml.len())
-            .body(Body::from(xml))
-            .unwrap()
+        let length = header::HeaderValue::from(xml.len());
+        let mut r = Response::new(Body::from(xml));
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(CONTENT_TYPE),
+        );
+        h.insert(header::CONTENT_LENGTH, length);
+        r
     }
 }
 
@@ -188,4 +209,51 @@ pub fn router(endpoint: Arc<Endpoint>) -> Router {
     Router::new()
         .route("/ManagementServer/MDM.svc", post(management))
         .with_state(endpoint)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use winmdm_syncml::client::Device;
+
+    fn status(endpoint: &Endpoint, msg: &winmdm_syncml::SyncMl) -> StatusCode {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, CONTENT_TYPE.parse().unwrap());
+        endpoint
+            .handle(&headers, winmdm_syncml::encode(msg).as_bytes())
+            .status()
+    }
+
+    #[test]
+    fn a_stored_state_from_another_version_starts_a_new_session_instead_of_panicking() {
+        let endpoint = Endpoint::new();
+        let nonce = Nonce::from_bytes(vec![5; 16]);
+        endpoint.add_device(
+            "dev-v",
+            DeviceCredentials {
+                username: "u".into(),
+                password: "p".into(),
+                nonce: nonce.clone(),
+            },
+        );
+        let mut device = Device::new("dev-v", "http://127.0.0.1/").with_digest("u", "p", nonce);
+        let first = device.start_session();
+        assert_eq!(status(&endpoint, &first), StatusCode::OK);
+        assert_eq!(endpoint.stored_sessions(), 1);
+        // Every stored state now claims a version this crate does not read.
+        for json in lock(&endpoint.sessions).values_mut() {
+            let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert!(v.get("version").is_some(), "{v}");
+            v["version"] = serde_json::json!(999);
+            *json = v.to_string();
+        }
+        // The device's next message (the same session) is answered, not a panic.
+        assert_eq!(status(&endpoint, &first), StatusCode::OK);
+        let stored: Vec<SessionState> = lock(&endpoint.sessions)
+            .values()
+            .map(|j| serde_json::from_str(j).unwrap())
+            .collect();
+        assert!(stored.iter().all(|s| Session::restore(s.clone()).is_ok()));
+    }
 }

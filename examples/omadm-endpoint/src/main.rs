@@ -1,19 +1,16 @@
 //! `cargo run -p winmdm-example-omadm -- 8081`: serves the endpoint on loopback with one
 //! demo device (`demo-device`, user `demo`, password `demo-secret`).
-#![allow(clippy::unwrap_used)]
 
 use winmdm_example_omadm::{DeviceCredentials, Endpoint, router};
 use winmdm_syncml::auth::Nonce;
 
 #[tokio::main]
-async fn main() {
+async fn main() -> std::io::Result<()> {
     let port: u16 = std::env::args()
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(8081);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let endpoint = Endpoint::new();
     endpoint.add_device(
         "demo-device",
@@ -25,7 +22,7 @@ async fn main() {
     );
     println!(
         "OMA-DM on http://{}/ManagementServer/MDM.svc",
-        listener.local_addr().unwrap()
+        listener.local_addr()?
     );
-    axum::serve(listener, router(endpoint)).await.unwrap();
+    axum::serve(listener, router(endpoint)).await
 }
