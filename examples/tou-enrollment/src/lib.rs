@@ -13,7 +13,7 @@
 //! in memory only.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -66,14 +66,19 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn random16() -> [u8; 16] {
+/// 16 random bytes; `None` if the system's random generator failed.
+fn random16() -> Option<[u8; 16]> {
     let mut b = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).expect("randomness");
-    b
+    aws_lc_rs::rand::fill(&mut b).ok()?;
+    Some(b)
 }
 
 impl Example {
     /// The example at `base_url` (how devices reach it).
+    ///
+    /// # Panics
+    /// At startup only, if the testkit's fixed keys and CA (compiled in) do not load or
+    /// the system has no randomness for the sealing key. Requests never panic.
     pub fn new(base_url: &str) -> Arc<Self> {
         let jwks = serde_json::to_vec(&tk::jwks(tk::rotation_pool())).unwrap();
         let keys = KeySource::static_jwks(&jwks, tk::V2_ISSUER_TEMPLATE, TokenVersion::V2).unwrap();
@@ -114,7 +119,10 @@ impl Example {
 
     /// The devices enrolled so far.
     pub fn enrolled(&self) -> Vec<Enrolled> {
-        self.enrolled.lock().unwrap().clone()
+        self.enrolled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn validate(&self, jwt: Option<&str>) -> Result<winmdm_entra::EntraClaims, EnrollError> {
@@ -141,6 +149,9 @@ impl Example {
         let req = wstep::parse_rst(body).map_err(|e| (e, None))?;
         let relates = req.message_id.clone();
         let fail = |e: EnrollError| (e, relates.clone());
+        let random = || {
+            random16().ok_or_else(|| fail(EnrollError::Internal("random generator failed".into())))
+        };
         let claims = self
             .validate(req.token.as_ref().and_then(|t| t.jwt()))
             .map_err(fail)?;
@@ -159,31 +170,34 @@ impl Example {
             &requester,
             &IssuancePolicy::default(),
             now(),
-            random16(),
+            random()?,
         )
         .map_err(fail)?;
         let signed = self.issuer.sign(&pending.template).map_err(fail)?;
-        let nonce = base64::engine::general_purpose::STANDARD.encode(random16());
+        let nonce = base64::engine::general_purpose::STANDARD.encode(random()?);
         let config = ProvisioningConfig {
             provider_id: "winmdm-example".into(),
             name: "winmdm example".into(),
             dm_server_url: format!("{}/ManagementServer/MDM.svc", self.base_url),
-            client_auth: (pending.template.subject_cn.clone(), hex(&random16()), nonce),
-            server_auth: ("winmdm-example".into(), hex(&random16())),
+            client_auth: (pending.template.subject_cn.clone(), hex(&random()?), nonce),
+            server_auth: ("winmdm-example".into(), hex(&random()?)),
             renewal: Some(Default::default()),
             poll: Default::default(),
-            ent_dm_id: hex(&random16()),
+            ent_dm_id: hex(&random()?),
             ent_device_name: req.context.device_name().map(str::to_owned),
             upn: claims.upn.clone(),
             extra: Vec::new(),
         };
         let xml = issue::complete(&pending, &signed, &config, now());
-        self.enrolled.lock().unwrap().push(Enrolled {
-            device_id: pending.device_id.clone(),
-            subject: pending.template.subject_cn,
-            tenant_id: claims.tenant_id.clone(),
-            certificate: signed.certificate,
-        });
+        self.enrolled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Enrolled {
+                device_id: pending.device_id.clone(),
+                subject: pending.template.subject_cn,
+                tenant_id: claims.tenant_id.clone(),
+                certificate: signed.certificate,
+            });
         Ok((xml, relates))
     }
 }
@@ -198,7 +212,8 @@ fn axum_response(r: http::Response<Vec<u8>>) -> Response<Body> {
 
 fn fault(e: &EnrollError, relates: Option<&str>) -> Response<Body> {
     tracing::info!(error = %e, "enrollment refused");
-    let trace = hex(&random16());
+    // Without randomness the trace id is all zeros; the fault itself still goes out.
+    let trace = hex(&random16().unwrap_or_default());
     axum_response(e.fault().to_response(relates, &trace))
 }
 
