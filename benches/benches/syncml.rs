@@ -1,4 +1,4 @@
-//! SyncML benches on `shared/bench/syncml-4k-client.xml`, beside the DESIGN.md ceiling:
+//! SyncML benches on the reference message (`winmdm_testkit::samples::SYNCML_4K_CLIENT`), beside the DESIGN.md ceiling:
 //! a raw `quick_xml::Reader` event scan of the same bytes.
 //!
 //! * `winmdm_syncml/decode` — bytes → typed model (namespaces, limits, diagnostics);

@@ -85,14 +85,9 @@ fn check_exit_codes_follow_findings() {
 
 #[test]
 fn tokens_are_not_printed_in_text_mode() {
-    let xml = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/bench/syncml-4k-client.xml"
-    ))
-    .or_else(|_| std::fs::read_to_string("../../../shared/bench/syncml-4k-client.xml"));
-    let Ok(xml) = xml else { return };
+    let xml = winmdm_testkit::samples::SYNCML_4K_CLIENT;
     let path = std::env::temp_dir().join(format!("winmdm-4k-{}.xml", std::process::id()));
-    std::fs::write(&path, &xml).unwrap();
+    std::fs::write(&path, xml).unwrap();
     let (ok, out, _) = winmdm(&["syncml", "decode", &path.display().to_string()]);
     assert!(ok);
     assert!(out.contains("AADUserToken [token,"), "{out}");

@@ -1,4 +1,10 @@
-//! Loader for the published sample corpus (`shared/protocol/samples`).
+//! The published sample corpus, bundled with this crate.
+//!
+//! Verbatim copies of the sample messages in Microsoft's public documentation (Microsoft
+//! Learn and the \[MS-MDE2\]/\[MS-MDM\] Open Specifications) live in this crate's `samples/`
+//! directory (its `README.md` gives each file's source) and are compiled into it, so
+//! [`load`] and [`get`] need no file system and work the same from a checkout, from the
+//! published crate, or from a test binary copied elsewhere.
 //!
 //! Every sample file starts with a one-line provenance comment that is not part of the
 //! message; [`Sample::body`] is the file without it. File names carry the sample's number,
@@ -6,27 +12,78 @@
 //! broken on purpose: a negative case) and `FRAGMENT` (prose or `...` placeholders around
 //! the message).
 //!
-//! The directory is found from `WINMDM_SAMPLES_DIR`, else by walking up from the current
-//! directory and from this crate's manifest directory looking for
-//! `shared/protocol/samples`.
+//! ```
+//! use winmdm_testkit::samples;
+//!
+//! let rst = samples::get(11)?.expect("sample 11 is bundled");
+//! assert!(rst.body.contains("RequestSecurityToken"));
+//! assert_eq!(samples::load()?.len(), samples::BUNDLED.len());
+//! # Ok::<(), samples::SamplesError>(())
+//! ```
+//!
+//! [`load_from`] reads a corpus of the same layout from a directory of your own.
 
 use std::path::{Path, PathBuf};
 
-/// Environment variable naming the samples directory explicitly.
-pub const SAMPLES_DIR_ENV: &str = "WINMDM_SAMPLES_DIR";
+/// The reference SyncML client message the codec benches measure (about 4 KiB: a first
+/// package with its session alerts and a `Replace` of a dozen DevInfo nodes).
+pub const SYNCML_4K_CLIENT: &str = include_str!("../bench/syncml-4k-client.xml");
 
-/// Largest sample file the loader reads (the corpus files are a few KiB).
+macro_rules! bundled {
+    ($($name:literal),* $(,)?) => {
+        /// Every bundled sample file as `(file name, full text)`, in file-name order.
+        pub const BUNDLED: &[(&str, &str)] = &[
+            $(($name, include_str!(concat!("../samples/", $name))),)*
+        ];
+    };
+}
+
+bundled!(
+    "01-mde2-discovery-get-request.http",
+    "02-mde2-discovery-get-response.http",
+    "03-mde2-discover-request-learn.xml",
+    "04-mde2-discover-response-federated-learn.xml",
+    "05-mde2-discover-request-federated-msmde2.xml",
+    "06-mde2-discover-response-federated-msmde2.xml",
+    "07-xcep-getpolicies-request-federated-learn.xml",
+    "08-xcep-getpoliciesresponse-learn.xml",
+    "09-xcep-getpoliciesresponse-msmde2.xml",
+    "10-wstep-rst-request-federated-learn.NOT-WELL-FORMED.xml",
+    "11-wstep-rst-request-federated-msmde2.xml",
+    "12-wstep-rstrc-response-learn.xml",
+    "13-provisioningdoc-user-learn.NOT-WELL-FORMED.xml",
+    "14-provisioningdoc-device-msmde2.xml",
+    "15-wstep-rst-renew-request-learn.xml",
+    "16-provisioningdoc-renewal-learn.xml",
+    "17-mde2-soap-fault-authorization-learn.xml",
+    "18-mde2-soap-fault-devicecapreached-learn.xml",
+    "19-entra-tou-request.http",
+    "20-entra-tou-accept-redirect-uri.txt",
+    "21-entra-tou-error-redirect.http",
+    "22-syncml-alert1224-aadusertoken-entra.FRAGMENT.txt",
+    "23-syncml-alert1224-loginstatus-entra.FRAGMENT.txt",
+    "24-syncml-alert1224-loginstatus-omadm.xml",
+    "25-syncml-pkg1-alert1226-unenroll-learn.NOT-WELL-FORMED.xml",
+    "26-syncml-alert1226-unenroll-server-initiated-learn.xml",
+    "27-syncml-alert1226-app-install-result-learn.xml",
+    "28-syncml-alert1226-app-uninstall-result-learn.xml",
+    "29-syncml-msmdm-example-client-pkg1.xml",
+    "30-syncml-msmdm-example-server-pkg2.xml",
+    "31-syncml-msmdm-example-client-pkg3.xml",
+    "32-syncml-alert1201-snippet-msmdm.FRAGMENT.txt",
+    "33-syncml-alert1224-requestpending-msmde2.xml",
+    "34-syncml-alert1224-synctype-msmdm.FRAGMENT.txt",
+    "35-syncml-alert1224-deviceprepsync-msmdm.FRAGMENT.txt",
+    "36-aadgraph-device-compliance-patch-entra.http",
+);
+
+/// Largest sample file [`load_from`] reads (the corpus files are a few KiB).
 pub const MAX_SAMPLE_BYTES: u64 = 1 << 20;
 
 /// Why the corpus could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SamplesError {
-    /// No samples directory was found.
-    #[error(
-        "samples directory not found (set {SAMPLES_DIR_ENV} or keep shared/ beside the repository)"
-    )]
-    NotFound,
     /// A file could not be read.
     #[error("reading {path}: {source}")]
     Io {
@@ -165,31 +222,6 @@ impl Sample {
     }
 }
 
-/// Finds the samples directory (see the module docs).
-pub fn samples_dir() -> Result<PathBuf, SamplesError> {
-    if let Some(dir) = std::env::var_os(SAMPLES_DIR_ENV) {
-        let dir = PathBuf::from(dir);
-        return if dir.is_dir() {
-            Ok(dir)
-        } else {
-            Err(SamplesError::NotFound)
-        };
-    }
-    let starts = [
-        std::env::current_dir().ok(),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
-    ];
-    for start in starts.into_iter().flatten() {
-        for ancestor in start.ancestors() {
-            let candidate = ancestor.join("shared").join("protocol").join("samples");
-            if candidate.is_dir() {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(SamplesError::NotFound)
-}
-
 /// Loads every sample from `dir`, sorted by number (the README and other non-sample files
 /// are skipped).
 pub fn load_from(dir: &Path) -> Result<Vec<Sample>, SamplesError> {
@@ -217,14 +249,25 @@ pub fn load_from(dir: &Path) -> Result<Vec<Sample>, SamplesError> {
     Ok(samples)
 }
 
-/// Loads every sample from [`samples_dir`].
+/// Every bundled sample, sorted by number.
 pub fn load() -> Result<Vec<Sample>, SamplesError> {
-    load_from(&samples_dir()?)
+    let mut samples = BUNDLED
+        .iter()
+        .map(|(name, text)| Sample::from_file_text(name, text))
+        .collect::<Result<Vec<_>, _>>()?;
+    samples.sort_by_key(|s| s.number);
+    Ok(samples)
 }
 
-/// Loads one sample by number.
+/// One bundled sample by number.
 pub fn get(number: u32) -> Result<Option<Sample>, SamplesError> {
-    Ok(load()?.into_iter().find(|s| s.number == number))
+    for (name, text) in BUNDLED {
+        let sample = Sample::from_file_text(name, text)?;
+        if sample.number == number {
+            return Ok(Some(sample));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -252,6 +295,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.xml_parts(), ["<Alert>\n  <CmdID>1</CmdID>\n</Alert>"]);
+    }
+
+    /// The bundled list is exactly the `samples/` directory: a file added there without a
+    /// line in [`bundled!`] (or the reverse) fails here.
+    #[test]
+    fn bundled_list_matches_the_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+        let on_disk = load_from(&dir).unwrap();
+        let bundled = load().unwrap();
+        assert_eq!(on_disk, bundled);
+        assert_eq!(bundled.len(), 36);
+        let numbers: Vec<u32> = bundled.iter().map(|s| s.number).collect();
+        assert_eq!(numbers, (1..=36).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn bench_message_is_a_syncml_document() {
+        assert!(SYNCML_4K_CLIENT.starts_with("<?xml"));
+        assert!(SYNCML_4K_CLIENT.contains("<SyncML"));
+        assert!((3_000..6_000).contains(&SYNCML_4K_CLIENT.len()));
     }
 
     #[test]

@@ -18,7 +18,7 @@ fn committed_fixtures_are_fresh() {
 
 #[test]
 fn sample_corpus_loads() {
-    let all = samples::load().expect("shared/protocol/samples beside the repository");
+    let all = samples::load().expect("the bundled corpus parses");
     assert_eq!(all.len(), 36);
     assert_eq!(all.first().unwrap().number, 1);
     assert_eq!(all.last().unwrap().number, 36);
