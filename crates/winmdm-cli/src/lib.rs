@@ -13,6 +13,7 @@
 //! * [`simulate`] — a simulated Windows device against a server (`winmdm simulate`).
 //! * [`syncml`] — read (`winmdm syncml decode`) and check (`winmdm syncml check`) OMA-DM
 //!   messages.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

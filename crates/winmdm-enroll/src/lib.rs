@@ -38,6 +38,7 @@
 //! [MS-MDE2]: https://learn.microsoft.com/openspecs/windows_protocols/ms-mde2
 //! [MS-XCEP]: https://learn.microsoft.com/openspecs/windows_protocols/ms-xcep
 //! [MS-WSTEP]: https://learn.microsoft.com/openspecs/windows_protocols/ms-wstep
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -29,6 +29,12 @@
 //! assert_eq!(format!("{:?}", Credential::secret("s3cret")), "Secret([redacted])");
 //! # Ok::<(), winmdm_entra::Error>(())
 //! ```
+//!
+// Without the feature the provider is not compiled in: link to the published docs instead.
+#![cfg_attr(
+    not(feature = "reqwest"),
+    doc = "[`AppTokenProvider`]: https://docs.rs/winmdm-entra/latest/winmdm_entra/app_token/struct.AppTokenProvider.html"
+)]
 
 use std::fmt;
 use std::sync::Arc;
@@ -420,6 +426,7 @@ pub fn is_credential_rejection(error: &Error) -> bool {
 }
 
 #[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use provider::AppTokenProvider;
 
 #[cfg(feature = "reqwest")]

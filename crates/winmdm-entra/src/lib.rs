@@ -59,6 +59,14 @@
 //! Microsoft identity platform: access tokens (validation steps, v1/v2 formats), signing key
 //! rollover, OIDC metadata, client-credentials flow and certificate credentials; RFC 7515
 //! (JWS), RFC 7517 (JWK), RFC 7519 (JWT), RFC 6750 (bearer token errors).
+//!
+// Without the feature the items are not compiled in: link to the published docs instead.
+#![cfg_attr(
+    not(feature = "reqwest"),
+    doc = "[`fetch`]: https://docs.rs/winmdm-entra/latest/winmdm_entra/fetch/index.html",
+    doc = "[`app_token::AppTokenProvider`]: https://docs.rs/winmdm-entra/latest/winmdm_entra/app_token/struct.AppTokenProvider.html"
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -67,6 +75,7 @@ mod cache;
 mod claims;
 mod error;
 #[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod fetch;
 mod jwt;
 mod keys;

@@ -40,6 +40,13 @@
 //! assert!(api.update_device(DeviceRef::ObjectId("../users/x"), &Compliance::managed(true)).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+// Without the feature the client is not compiled in: link to the published docs instead.
+#![cfg_attr(
+    not(feature = "reqwest"),
+    doc = "[`GraphClient`]: https://docs.rs/winmdm-graph/latest/winmdm_graph/struct.GraphClient.html"
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -51,6 +58,7 @@ mod retry;
 
 pub use api::{Compliance, DeviceRef, GRAPH_SCOPE, GRAPH_V1, GraphApi, GraphRequest, Operation};
 #[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use client::{GraphClient, MAX_PAGES};
 pub use response::{Device, GraphError, IdPage};
 pub use retry::RetryPolicy;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::response::GraphError;
 
-/// A retry policy. Callers (or [`crate::GraphClient`]) ask [`RetryPolicy::delay`] after
+/// A retry policy. Callers (or `GraphClient`, feature `reqwest`) ask [`RetryPolicy::delay`] after
 /// each failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -39,6 +39,7 @@
 //! integration with MDM".
 //!
 //! [MS-MDM]: https://learn.microsoft.com/openspecs/windows_protocols/ms-mdm
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -6,8 +6,9 @@
 //! * [`entra`] — an Entra ID token minter: tenants, users, signing keys, JWKS with
 //!   Microsoft's per-key `issuer`, OIDC metadata, v1/v2 access tokens and broken tokens.
 //! * [`emulator`] (feature `emulator`, on by default) — a loopback Entra emulator
-//!   serving metadata, JWKS and a client-credentials token endpoint, with test controls.
-//! * [`samples`] — the published sample corpus (`shared/protocol/samples`).
+//!   serving metadata, JWKS and a token endpoint (client credentials, and the password grant
+//!   for the test users), with test controls.
+//! * [`samples`] — the published sample corpus, bundled with the crate.
 //! * [`loopback`] — a tiny blocking HTTP client for loopback test servers.
 //! * [`tools`] — finding external interop tools (openssl, python3) in tests.
 //! * `simulator` (feature `simulator`) — a simulated Windows device that enrolls with an
@@ -28,13 +29,16 @@
 //!   loopback emulators (tokio, axum).
 //! * `simulator` — the simulated Windows device (adds reqwest, rcgen and the winmdm
 //!   SyncML and enrollment crates).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 pub mod entra;
 pub mod fixtures;
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod graph;
 pub mod loopback;
 pub mod pki;
@@ -42,5 +46,6 @@ pub mod samples;
 #[cfg(feature = "emulator")]
 mod serve;
 #[cfg(feature = "simulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
 pub mod simulator;
 pub mod tools;

@@ -69,6 +69,7 @@
 //! assert_eq!(data.client_request_id, "34be581c-6ebd-49d6-a4e1-150eff4b7213");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
