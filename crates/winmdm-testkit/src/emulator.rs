@@ -1,5 +1,5 @@
-//! A loopback Entra ID emulator: OIDC metadata, JWKS and the client-credentials token
-//! endpoint, with controls for tests.
+//! A loopback Entra ID emulator: OIDC metadata, JWKS and the token endpoint (client
+//! credentials, the password grant for test users), with controls for tests.
 //!
 //! It serves the paths Entra serves, under `http://127.0.0.1:<port>`:
 //!
@@ -8,7 +8,7 @@
 //! | `/{tenant}/v2.0/.well-known/openid-configuration` | v2 metadata |
 //! | `/{tenant}/.well-known/openid-configuration` | v1 metadata |
 //! | `/{tenant}/discovery/v2.0/keys`, `/{tenant}/discovery/keys` | JWKS with per-key `issuer` |
-//! | `POST /{tenant}/oauth2/v2.0/token` | client credentials: secret (form or Basic) or certificate assertion (RS256 + `x5t`, PS256 + `x5t#S256`) |
+//! | `POST /{tenant}/oauth2/v2.0/token` | client credentials: secret (form or Basic) or certificate assertion (RS256 + `x5t`, PS256 + `x5t#S256`); the password grant for the test users |
 //!
 //! `{tenant}` is `common`, `organizations`, a tenant ID or a tenant domain. Issuers are
 //! Microsoft's real strings; endpoint URLs point at the emulator.

@@ -242,7 +242,8 @@ macro_rules! signing_key {
 
 /// Shared Microsoft-style key, active at start.
 pub static KEY_1: SigningKey = signing_key!("signing-key-1", KeyIssuer::Templated);
-/// Shared key, published from the start (the "next" key of a rollover).
+/// Shared key, the "next" key of a rollover: in the committed JWKS fixtures from the
+/// start; the emulator publishes it from its first rotation on.
 pub static KEY_2: SigningKey = signing_key!("signing-key-2", KeyIssuer::Templated);
 /// A key bound to [`FABRIKAM`]: its JWKS `issuer` is Fabrikam's fixed v2 issuer.
 pub static KEY_FABRIKAM: SigningKey = signing_key!("signing-key-3", KeyIssuer::Tenant(FABRIKAM));
