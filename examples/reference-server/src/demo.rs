@@ -322,12 +322,12 @@ async fn flow(running: &Running, out: &mut dyn Write) -> bool {
             .await
             .map_err(|e| (None, e))?;
         let d = &body["device"];
-        if d["unenrolled_at"].is_u64() && d["login_status"] == "User" {
+        if d["unenrolled_at"].is_string() && d["login_status"] == "User" {
             Ok((
                 Some(s),
                 format!(
                     "recorded; last check-in {}, {} DevInfo values",
-                    d["last_checkin"],
+                    d["last_checkin"].as_str().unwrap_or("never"),
                     d["dev_info"].as_array().map_or(0, Vec::len)
                 ),
             ))

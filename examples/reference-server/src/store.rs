@@ -42,6 +42,50 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
+/// Unix times written as RFC 3339 UTC timestamps (`2026-12-05T17:59:36Z`) for people
+/// reading the admin API; the stores keep seconds.
+pub mod rfc3339 {
+    use serde::Serializer;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    /// `secs` as RFC 3339, or `None` past the year 9999.
+    pub fn format(secs: u64) -> Option<String> {
+        let at = OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
+        at.format(&Rfc3339).ok()
+    }
+
+    pub(super) fn serialize<S: Serializer>(secs: &u64, s: S) -> Result<S::Ok, S::Error> {
+        match format(*secs) {
+            Some(text) => s.serialize_str(&text),
+            None => Err(serde::ser::Error::custom("time out of range")),
+        }
+    }
+
+    pub(super) fn serialize_option<S: Serializer>(
+        secs: &Option<u64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match secs {
+            Some(secs) => serialize(secs, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn formats_utc_seconds() {
+            assert_eq!(super::format(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+            assert_eq!(
+                super::format(1_796_490_805).as_deref(),
+                Some("2026-12-05T17:13:25Z")
+            );
+            assert_eq!(super::format(u64::MAX), None);
+        }
+    }
+}
+
 /// An enrolled device.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceRecord {
@@ -69,15 +113,18 @@ pub struct DeviceRecord {
     /// The nonce the device uses next (base64).
     #[serde(skip)]
     pub nonce: String,
-    /// When it enrolled (Unix seconds).
+    /// When it enrolled (Unix seconds; RFC 3339 in the admin API).
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub enrolled_at: u64,
     /// Its last management session.
+    #[serde(serialize_with = "rfc3339::serialize_option")]
     pub last_checkin: Option<u64>,
     /// The last LoginStatus it reported.
     pub login_status: Option<String>,
     /// The last compliance reported to Graph.
     pub compliant: Option<bool>,
     /// When it unenrolled, if it did.
+    #[serde(serialize_with = "rfc3339::serialize_option")]
     pub unenrolled_at: Option<u64>,
     /// The `./DevInfo` values it sent last.
     pub dev_info: Vec<(String, String)>,
@@ -111,6 +158,7 @@ pub struct CommandRecord {
     /// Results (`Get`): node and value.
     pub results: Vec<(String, String)>,
     /// When it was queued.
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub queued_at: u64,
     /// The user (object ID) it is for; `None` for the device.
     pub for_user: Option<String>,

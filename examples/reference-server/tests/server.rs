@@ -126,6 +126,24 @@ fn demo_passes_and_prints_every_step() {
         assert!(text.contains(step), "{step} missing from\n{text}");
     }
     assert!(!text.contains("FAIL"), "{text}");
+    // Times are for people: RFC 3339 (from the admin API), not Unix seconds.
+    let checkin = text
+        .split("last check-in ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no check-in time in\n{text}"));
+    let b = checkin.as_bytes();
+    assert!(
+        b.len() == 20
+            && b.iter().enumerate().all(|(i, c)| match i {
+                4 | 7 => *c == b'-',
+                10 => *c == b'T',
+                13 | 16 => *c == b':',
+                19 => *c == b'Z',
+                _ => c.is_ascii_digit(),
+            }),
+        "check-in time {checkin:?} is not RFC 3339 UTC"
+    );
 }
 
 #[test]
