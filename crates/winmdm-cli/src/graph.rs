@@ -123,7 +123,7 @@ pub fn describe(e: &GraphError) -> String {
 /// # Errors
 /// The failure, described for a person.
 pub fn report_compliance(opts: &ReportOptions) -> Result<String, String> {
-    if !winmdm_graph::api::is_guid(&opts.device) {
+    if winmdm_entra::DeviceId::parse(&opts.device).is_err() {
         return Err(format!("--device {:?} is not a GUID", opts.device));
     }
     let api = GraphApi::new(&opts.graph_url).map_err(|e| e.to_string())?;

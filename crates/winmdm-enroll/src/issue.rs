@@ -12,6 +12,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use winmdm_entra::DeviceId;
+
 use crate::csr::{self, Csr, KeyPolicy};
 use crate::fault::{EnrollError, RSTRC_ACTION};
 use crate::provisioning::{self, Certificates, ProvisioningConfig};
@@ -116,22 +118,10 @@ pub fn begin(
         .context
         .enrollment_type()
         .unwrap_or(EnrollmentKind::Full);
-    let ids: Vec<&str> = [
-        request.context.device_id(),
-        csr.device_id.as_deref(),
+    let device_id = agreed_device_id(
         requester.token_device_id.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if let Some(first) = ids.first()
-        && ids.iter().any(|i| !i.eq_ignore_ascii_case(first))
-    {
-        return Err(EnrollError::CertificateRequest(format!(
-            "device IDs disagree: {ids:?}"
-        )));
-    }
-    let device_id = ids.first().map(|s| (*s).to_owned());
+        [request.context.device_id(), csr.device_id.as_deref()],
+    )?;
     let subject_cn = match kind {
         EnrollmentKind::Device => device_id.clone().ok_or_else(|| {
             EnrollError::CertificateRequest("no device ID for a device enrollment".into())
@@ -164,6 +154,36 @@ pub fn begin(
         },
         csr,
     ))
+}
+
+/// The device ID the request names, checked: with a token claim, the claim (in its own
+/// spelling) when the context item and the CSR extension name the same GUID in any of the
+/// spellings Windows uses (see [`winmdm_entra::DeviceId`]); without one, the context item
+/// (else the CSR extension) when the two name the same GUID. IDs that are not GUIDs must
+/// be equal but for ASCII case.
+fn agreed_device_id(
+    claim: Option<&str>,
+    named: [Option<&str>; 2],
+) -> Result<Option<String>, EnrollError> {
+    let named: Vec<&str> = named.into_iter().flatten().collect();
+    // Two spellings agree when one GUID is named by both (32 hex digits have two readings:
+    // text order and Windows' byte order; a dashed or braced one has one).
+    let same = |a: &str, b: &str| {
+        a.eq_ignore_ascii_case(b)
+            || [DeviceId::parse(a), DeviceId::from_windows_hex(a)]
+                .into_iter()
+                .flatten()
+                .any(|id| id.is_named_by(b))
+    };
+    let reference = claim.or(named.first().copied());
+    if let Some(reference) = reference
+        && let Some(other) = named.iter().find(|n| !same(reference, n))
+    {
+        return Err(EnrollError::CertificateRequest(format!(
+            "device IDs disagree: {reference:?} and {other:?}"
+        )));
+    }
+    Ok(reference.map(str::to_owned))
 }
 
 /// Appends `secs` as an RFC 3339 UTC time with milliseconds (`2026-01-02T03:04:05.000Z`).

@@ -221,7 +221,9 @@ impl Default for RenewalSchedule {
 }
 
 /// Everything the provisioning document configures besides the certificates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows the digest user names but never the secrets or the nonce.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProvisioningConfig {
     /// `PROVIDER-ID` and the DMClient provider ID.
     pub provider_id: String,
@@ -248,6 +250,27 @@ pub struct ProvisioningConfig {
     /// Vendor characteristics appended at the top level (start them with
     /// [`Characteristic::csp`]).
     pub extra: Vec<Characteristic>,
+}
+
+impl std::fmt::Debug for ProvisioningConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningConfig")
+            .field("provider_id", &self.provider_id)
+            .field("name", &self.name)
+            .field("dm_server_url", &self.dm_server_url)
+            .field(
+                "client_auth",
+                &(&self.client_auth.0, "[secret redacted]", "[nonce redacted]"),
+            )
+            .field("server_auth", &(&self.server_auth.0, "[secret redacted]"))
+            .field("renewal", &self.renewal)
+            .field("poll", &self.poll)
+            .field("ent_dm_id", &self.ent_dm_id)
+            .field("ent_device_name", &self.ent_device_name)
+            .field("upn", &self.upn)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// Certificates for the document: DER, with their SHA-1 thumbprints computed here.

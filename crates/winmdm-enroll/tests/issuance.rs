@@ -128,8 +128,11 @@ fn windows_10_and_11_requests_are_issued_and_verify_with_openssl() {
             EnrollmentKind::Full
         };
         assert_eq!(pending.kind, expected_kind);
+        // The verified claim's spelling is the device's identity (the request's may differ).
+        let claim = csr.device_id.to_lowercase();
+        assert_eq!(pending.device_id.as_deref(), Some(claim.as_str()));
         let subject = if kind == "Device" {
-            csr.device_id
+            claim.as_str()
         } else {
             "alice@contoso.example"
         };
@@ -434,4 +437,65 @@ fn provisioning_docs_validate_against_the_relax_ng_schema() {
         .replace("B64EncodedCertInsertedHere", "AAAA");
     let (ok, err) = xmllint("sample-14", &sample);
     assert!(ok, "{err}");
+}
+
+#[test]
+fn provisioning_config_debug_never_shows_digest_secrets_or_the_nonce() {
+    let c = config();
+    let shown = format!("{c:?}");
+    for secret in [
+        c.client_auth.1.as_str(),
+        c.client_auth.2.as_str(),
+        c.server_auth.1.as_str(),
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    // What an operator needs to tell configurations apart is still there.
+    assert!(
+        shown.contains("dev-user") && shown.contains("srv-user"),
+        "{shown}"
+    );
+    assert!(shown.contains("mdm.contoso.example"), "{shown}");
+}
+
+/// Windows writes `DeviceID` as 32 hex digits (a published Windows 10 capture:
+/// `DB257C3A08778F4FB61E2749066C1F27`); Entra's `deviceid` claim is a dashed GUID. The
+/// same device must enroll, under the claim's spelling.
+#[test]
+fn an_undashed_windows_device_id_matches_the_dashed_claim() {
+    let claim = "3a7c25db-7708-4f8f-b61e-2749066c1f27";
+    let p = IssuancePolicy::default();
+    let r = Requester {
+        upn: None,
+        token_device_id: Some(claim.into()),
+    };
+    for spelling in [
+        "DB257C3A08778F4FB61E2749066C1F27", // Windows' in-memory byte order (the capture)
+        "3A7C25DB77084F8FB61E2749066C1F27", // dashes dropped
+        "{3A7C25DB-7708-4F8F-B61E-2749066C1F27}",
+    ] {
+        let req = rst(pki::DEVICE_RSA2048_CSR.csr_der, spelling, "Device");
+        let (pending, _) = issue::begin(&req, &r, &p, NOW, [1; 16])
+            .unwrap_or_else(|e| panic!("{spelling}: {e:?}"));
+        assert_eq!(pending.device_id.as_deref(), Some(claim), "{spelling}");
+        assert_eq!(pending.template.subject_cn, claim, "{spelling}");
+    }
+    // Another device's ID, in any spelling, is still refused.
+    for other in [
+        "DB257C3A08778F4FB61E2749066C1F28",
+        "0f3e7c2a-5b64-4a19-9d2e-7c8b1a6f4e33",
+    ] {
+        let req = rst(pki::DEVICE_RSA2048_CSR.csr_der, other, "Device");
+        let err = issue::begin(&req, &r, &p, NOW, [1; 16]).unwrap_err();
+        assert_eq!(err.fault().subcode, "s:CertificateRequest", "{other}");
+    }
+    // The CSR extension is compared the same way: the Windows 11 request's dashed ID and
+    // the same GUID written by Windows without dashes agree.
+    let win11 = &pki::WINDOWS11_CSR;
+    let windows_hex = winmdm_entra::DeviceId::parse(win11.device_id)
+        .unwrap()
+        .to_windows_hex();
+    let req = rst(win11.csr_der, &windows_hex, "Device");
+    let (pending, _) = issue::begin(&req, &Requester::default(), &p, NOW, [1; 16]).unwrap();
+    assert_eq!(pending.device_id.as_deref(), Some(windows_hex.as_str()));
 }

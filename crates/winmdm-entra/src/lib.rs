@@ -73,6 +73,7 @@
 pub mod app_token;
 mod cache;
 mod claims;
+mod device_id;
 mod error;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
@@ -89,6 +90,7 @@ pub use cache::{
     MAX_METADATA_BYTES, SourceStatus,
 };
 pub use claims::{EntraClaims, Verified};
+pub use device_id::{DeviceId, DeviceIdError};
 pub use error::{Error, ErrorKind, Malformed, Part, http_response};
 pub use jwt::{JsonObject, decode_unverified};
 pub use keys::{Jwk, KeySet, MAX_JWKS_BYTES, MAX_KEYS, MIN_RSA_BITS};

@@ -58,7 +58,11 @@ pub enum DeviceRef<'a> {
     /// The directory object ID (`id`).
     ObjectId(&'a str),
     /// The Entra device ID (`deviceId`, what the MDM sees in tokens and CSRs), through
-    /// Graph's alternate key `devices(deviceId='…')`.
+    /// Graph's alternate key `devices(deviceId='…')`. Any spelling
+    /// [`winmdm_entra::DeviceId::parse`] reads (dashed, braced, 32 hex digits in text
+    /// order) is sent in Graph's (dashed, lower case). Windows' `DeviceID` context item
+    /// spells the GUID's bytes in Windows' order: read it with
+    /// [`winmdm_entra::DeviceId::from_windows_hex`] first.
     DeviceId(&'a str),
 }
 
@@ -174,7 +178,8 @@ impl GraphApi {
             DeviceRef::DeviceId(id) => format!(
                 "{}/devices(deviceId='{}')",
                 self.base,
-                guid(id, "device id")?
+                winmdm_entra::DeviceId::parse(id)
+                    .map_err(|_| GraphError::InvalidArgument("device id"))?
             ),
         })
     }

@@ -70,6 +70,40 @@ fn legacy_request_reproduces_sample_36() {
     );
 }
 
+/// Windows writes device IDs without dashes; Graph's alternate key takes the dashed GUID.
+#[test]
+fn device_ids_in_every_spelling_address_the_same_device() {
+    let api = GraphApi::global();
+    let expected =
+        "https://graph.microsoft.com/v1.0/devices(deviceId='3a7c25db-7708-4f8f-b61e-2749066c1f27')";
+    for spelling in [
+        "3a7c25db-7708-4f8f-b61e-2749066c1f27",
+        "3A7C25DB-7708-4F8F-B61E-2749066C1F27",
+        "{3A7C25DB-7708-4F8F-B61E-2749066C1F27}",
+        "3A7C25DB77084F8FB61E2749066C1F27",
+    ] {
+        let r = api
+            .update_device(DeviceRef::DeviceId(spelling), &Compliance::managed(true))
+            .unwrap();
+        assert_eq!(r.request.uri().to_string(), expected, "{spelling}");
+    }
+    // Windows' byte-order spelling (a published Windows 10 capture), read as such.
+    let id = winmdm_entra::DeviceId::from_windows_hex("DB257C3A08778F4FB61E2749066C1F27")
+        .unwrap()
+        .to_string();
+    let r = api
+        .update_device(DeviceRef::DeviceId(&id), &Compliance::managed(true))
+        .unwrap();
+    assert_eq!(r.request.uri().to_string(), expected);
+    for bad in ["3A7C25DB77084F8FB61E2749066C1F2", "x')/../users", "", "{}"] {
+        assert!(
+            api.update_device(DeviceRef::DeviceId(bad), &Compliance::managed(true))
+                .is_err(),
+            "{bad}"
+        );
+    }
+}
+
 #[test]
 fn v1_requests_and_national_clouds() {
     let api = GraphApi::new("https://graph.microsoft.us/v1.0/").unwrap();

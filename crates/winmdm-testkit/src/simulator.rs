@@ -134,6 +134,11 @@ pub struct SimulatorConfig {
     /// opens its own connection (to spread a device's requests over load-balanced
     /// instances).
     pub reuse_connections: bool,
+    /// Enroll as a work account added by the user (`EnrollmentType` `Full`, a user
+    /// certificate) instead of joining the device to Entra (`Device`, the default). The
+    /// user's token then carries no `deviceid` claim: the `DeviceID` the request names is
+    /// only the device's word.
+    pub work_account: bool,
     /// A ready device key (PKCS#8 DER: RSA or ECDSA P-256) for the enrollment request
     /// instead of a fresh RSA-2048 key (load tests pre-generate them). Renewal always
     /// generates an RSA key.
@@ -155,6 +160,7 @@ impl SimulatorConfig {
             timeout: Duration::from_secs(30),
             retry_for: Duration::ZERO,
             reuse_connections: true,
+            work_account: false,
             key_pkcs8: None,
         }
     }
@@ -714,14 +720,17 @@ impl Simulator {
             } => {
                 let client = self.client(false)?;
                 let url = format!("{authority}/{tenant}/oauth2/v2.0/token");
-                let form = [
+                let mut form = vec![
                     ("grant_type", "password"),
                     ("client_id", entra::WINDOWS_CLIENT_APP_ID),
                     ("username", username.as_str()),
                     ("password", password.as_str()),
                     ("scope", scope.as_str()),
-                    ("device_id", self.config.device_id.as_str()),
                 ];
+                // A joined device's token names it; a work account's does not.
+                if !self.config.work_account {
+                    form.push(("device_id", self.config.device_id.as_str()));
+                }
                 let body = url::form_urlencoded::Serializer::new(String::new())
                     .extend_pairs(form)
                     .finish();
@@ -974,7 +983,14 @@ impl Simulator {
             ("DeviceName", &self.config.device_name),
             ("MAC", "00-15-5D-0A-1B-2C"),
             ("DeviceID", &self.config.device_id),
-            ("EnrollmentType", "Device"),
+            (
+                "EnrollmentType",
+                if self.config.work_account {
+                    "Full"
+                } else {
+                    "Device"
+                },
+            ),
             ("DeviceType", "CIMClient_Windows"),
             ("OSVersion", &self.config.os_version),
             ("ApplicationVersion", &self.config.os_version),
