@@ -33,7 +33,9 @@ use winmdm_tou::{Submission, SystemEntropy, Terms, TermsOfUse};
 
 use crate::config::Config;
 use crate::pki::Ca;
-use crate::store::{CheckIn, Commit, CommitError, DeviceRecord, SessionWrite, Store};
+use crate::store::{
+    CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite, Store,
+};
 
 /// The largest request body accepted on the device endpoints.
 pub const MAX_BODY: usize = 1 << 20;
@@ -247,11 +249,27 @@ impl App {
         );
         let initial = self.config.management.initial_commands.clone();
         let stored = record.clone();
+        // Who vouches for the device ID? Entra, when the token names the device (issue::begin
+        // made the request agree with it); otherwise only the request, which may then
+        // replace nobody else's record.
+        let replace = if claims.device_id.is_some() {
+            Replace::VerifiedDevice
+        } else {
+            Replace::SameOwner
+        };
         crash_point("enroll:before-store");
-        self.db(move |s| s.enroll(&stored, &initial, now()))
+        let outcome = self
+            .db(move |s| s.enroll(&stored, &initial, now(), replace))
             .await
             .and_then(|r| r)
             .map_err(|e| EnrollError::Internal(e.to_string()))?;
+        if outcome == Enrolled::OwnedByAnother {
+            tracing::warn!(device = %device_id, tenant = %claims.tenant_id, user = %claims.object_id,
+                "enrollment refused: the device ID is enrolled by another user");
+            return Err(EnrollError::Authorization(
+                "this device is enrolled by another user".into(),
+            ));
+        }
         crash_point("enroll:after-store");
         tracing::info!(device = %device_id, tenant = %claims.tenant_id, "enrolled");
         Ok(xml)

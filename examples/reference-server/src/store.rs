@@ -277,10 +277,43 @@ impl From<serde_json::Error> for CommitError {
     }
 }
 
+/// Whose word lets an enrollment replace an existing record with the same device ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// The device ID is verified (the token's `deviceid` claim, which Entra vouches for):
+    /// the device itself re-enrolls, whoever enrolled it before.
+    VerifiedDevice,
+    /// The device ID is only the request's word (a work account's `DeviceID`): an
+    /// existing record is replaced only by an enrollment of the same tenant and user.
+    SameOwner,
+}
+
+impl Replace {
+    /// Whether an enrollment of `new` may replace a record of `tenant_id` / `user_oid`.
+    pub fn allows(self, tenant_id: &str, user_oid: &str, new: &DeviceRecord) -> bool {
+        match self {
+            Self::VerifiedDevice => true,
+            Self::SameOwner => tenant_id == new.tenant_id && user_oid == new.user_oid,
+        }
+    }
+}
+
+/// What [`Store::enroll`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Enrolled {
+    /// The device is stored (new, or replacing its earlier record).
+    Stored,
+    /// A record with this device ID belongs to another tenant or user and the
+    /// enrollment's evidence does not let it be replaced: nothing changed.
+    OwnedByAnother,
+}
+
 /// What the server keeps.
 pub trait Store: Send + Sync + 'static {
-    /// Inserts a new device or replaces a re-enrolling one (its old queue and sessions
-    /// are dropped).
+    /// Inserts a new device, or replaces a re-enrolling one (its old queue and sessions
+    /// are dropped) when `replace` allows it, atomically: a refused enrollment changes
+    /// nothing.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -289,7 +322,8 @@ pub trait Store: Send + Sync + 'static {
         device: &DeviceRecord,
         initial: &[CommandSpec],
         now: u64,
-    ) -> Result<(), StoreError>;
+        replace: Replace,
+    ) -> Result<Enrolled, StoreError>;
     /// A device.
     ///
     /// # Errors
@@ -533,9 +567,22 @@ impl Store for SqliteStore {
         d: &DeviceRecord,
         initial: &[CommandSpec],
         now: u64,
-    ) -> Result<(), StoreError> {
+        replace: Replace,
+    ) -> Result<Enrolled, StoreError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let owner: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT tenant_id, user_oid FROM devices WHERE device_id = ?1",
+                    [&d.device_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((tenant, user)) = owner
+                && !replace.allows(&tenant, &user, d)
+            {
+                return Ok(Enrolled::OwnedByAnother);
+            }
             tx.execute("DELETE FROM devices WHERE device_id = ?1", [&d.device_id])?;
             tx.execute(
                 &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL, NULL, NULL, '[]')"),
@@ -560,7 +607,7 @@ impl Store for SqliteStore {
                 )?;
             }
             tx.commit()?;
-            Ok(())
+            Ok(Enrolled::Stored)
         })
     }
 
@@ -856,5 +903,10 @@ mod tests {
     #[test]
     fn commits_are_atomic_and_versioned() {
         conformance::commits(&SqliteStore::in_memory().unwrap());
+    }
+
+    #[test]
+    fn replacement_needs_the_owner() {
+        conformance::replacement_needs_the_owner(&SqliteStore::in_memory().unwrap());
     }
 }

@@ -72,6 +72,7 @@ fn the_postgres_store_conforms() {
     let store = PostgresStore::connect(&db.url, 4).unwrap();
     conformance::queue_lifecycle(&store);
     conformance::commits(&store);
+    conformance::replacement_needs_the_owner(&store);
     // Reconnecting migrates nothing twice.
     let again = PostgresStore::connect(&db.url, 1).unwrap();
     assert!(again.device("d1").unwrap().is_some());

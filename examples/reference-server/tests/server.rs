@@ -686,3 +686,93 @@ fn a_first_schema_database_is_migrated() {
         "migrations run once"
     );
 }
+
+/// A work account's `DeviceID` is only the device's word: a user of another tenant, or
+/// another user of the same tenant, who names an enrolled device's ID must not replace its
+/// record (tenant, user, certificate, digest secret), its queue or its history, and the
+/// real device keeps working. (Found by an outside red team: the record was replaced.)
+#[test]
+fn enrolling_with_another_users_device_id_takes_nothing_over() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    let mut c = config(&dir);
+    c.entra.tenants = vec![entra::CONTOSO.id.into(), entra::FABRIKAM.id.into()];
+    rt.block_on(async {
+        let running = start(c).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let store = running.app.store.clone();
+        let user = |tenant: &entra::Tenant, u: &entra::User| TokenSource::Password {
+            authority: authority.clone(),
+            tenant: tenant.id.into(),
+            username: u.upn.into(),
+            password: entra::USER_PASSWORD.into(),
+            scope: format!("{}/.default", entra::MDM_APP_ID),
+        };
+
+        // Alice adds her work account on her device and is managed.
+        let mut alice = device_config(&running, &authority);
+        alice.work_account = true;
+        let mut victim = Simulator::new(alice.clone());
+        steps(&mut victim, ENROLL).await;
+        steps(&mut victim, &["management: session 1"]).await;
+        let id = victim.device_id().to_owned();
+        let record = store.device(&id).unwrap().unwrap();
+        assert_eq!(record.enrollment_type, "Full");
+        assert_eq!(record.upn.as_deref(), Some(entra::ALICE.upn));
+        store
+            .queue(
+                &id,
+                &winmdm_reference_server::commands::CommandSpec::Get {
+                    targets: vec!["./DevDetail/SwV".into()],
+                },
+                None,
+                1,
+            )
+            .unwrap();
+        let before = (
+            store.device(&id).unwrap(),
+            store.commands(&id).unwrap(),
+            store.traces_of(&id).unwrap(),
+        );
+
+        // Bob (another tenant) and the guest (another user of Alice's tenant) name her
+        // device's ID in their own work-account enrollments.
+        for (tenant, attacker) in [
+            (&entra::FABRIKAM, &entra::BOB),
+            (&entra::CONTOSO, &entra::GUEST),
+        ] {
+            let mut cfg = alice.clone();
+            cfg.token = user(tenant, attacker);
+            let mut sim = Simulator::new(cfg);
+            steps(&mut sim, &ENROLL[..ENROLL.len() - 1]).await;
+            let rst = sim.step("enrollment: RST").await;
+            let refusal = rst
+                .outcome
+                .as_ref()
+                .expect_err("the takeover must be refused");
+            assert!(refusal.contains("Authorization"), "{rst}");
+            let after = (
+                store.device(&id).unwrap(),
+                store.commands(&id).unwrap(),
+                store.traces_of(&id).unwrap(),
+            );
+            assert_eq!(
+                after, before,
+                "{} changed the victim's record",
+                attacker.upn
+            );
+        }
+
+        // Alice's device still works, and gets her queued command.
+        steps(&mut victim, &["management: session 2"]).await;
+        let commands = store.commands(&id).unwrap();
+        assert!(commands.iter().all(|c| c.state == "done"), "{commands:?}");
+        // Alice herself may re-enroll the same device (same tenant, same user).
+        let mut again = Simulator::new(alice);
+        steps(&mut again, ENROLL).await;
+        assert_eq!(
+            store.device(&id).unwrap().unwrap().user_oid,
+            record.user_oid
+        );
+    });
+}

@@ -2,7 +2,7 @@
 //! them against your own implementation (winmdm runs them against SQLite and PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
-use super::{CheckIn, Commit, CommitError, DeviceRecord, SessionWrite, Store};
+use super::{CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite, Store};
 use crate::commands::CommandSpec;
 
 /// A device record for tests.
@@ -36,7 +36,11 @@ fn get(uri: &str) -> CommandSpec {
 /// Enrollment, queueing, re-enrollment, traces. `store` must not know device `d1`.
 pub fn queue_lifecycle(store: &dyn Store) {
     let s = store;
-    s.enroll(&device("d1"), &[get("./A")], 10).unwrap();
+    assert_eq!(
+        s.enroll(&device("d1"), &[get("./A")], 10, Replace::SameOwner)
+            .unwrap(),
+        Enrolled::Stored
+    );
     let b = s.queue("d1", &get("./B"), Some("oid-1"), 11).unwrap();
     let queued = s.queued("d1").unwrap();
     assert_eq!(queued.len(), 2);
@@ -74,19 +78,93 @@ pub fn queue_lifecycle(store: &dyn Store) {
         "device, two commands, a session"
     );
     // Re-enrolling starts over.
-    s.enroll(&device("d1"), &[], 20).unwrap();
+    assert_eq!(
+        s.enroll(&device("d1"), &[], 20, Replace::SameOwner)
+            .unwrap(),
+        Enrolled::Stored,
+        "the same tenant and user re-enroll"
+    );
     assert_eq!(s.traces_of("d1").unwrap(), 1);
     assert!(s.queued("d1").unwrap().is_empty());
     assert_eq!(s.traces_of("nobody").unwrap(), 0);
     assert!(s.device("nobody").unwrap().is_none());
 }
 
+/// Only evidence of its owner replaces a device record: an enrollment whose device ID is
+/// only the request's word replaces a record of the same tenant and user, never another's,
+/// and a refused one changes nothing (record, queue, sessions). `store` must not know
+/// device `d3`.
+pub fn replacement_needs_the_owner(store: &dyn Store) {
+    let s = store;
+    let victim = device("d3");
+    assert_eq!(
+        s.enroll(&victim, &[get("./A")], 10, Replace::SameOwner)
+            .unwrap(),
+        Enrolled::Stored
+    );
+    s.queue("d3", &get("./B"), None, 11).unwrap();
+    let mut c = Commit::new("d3", "1", None);
+    c.session = SessionWrite::Put("{}".into());
+    s.commit(&c).unwrap();
+    let before = (
+        s.device("d3").unwrap(),
+        s.commands("d3").unwrap(),
+        s.traces_of("d3").unwrap(),
+    );
+    let other_user = DeviceRecord {
+        user_oid: "u2".into(),
+        certificate: vec![6, 6, 6],
+        thumbprint: "66".into(),
+        digest_password: "attacker".into(),
+        ..device("d3")
+    };
+    let other_tenant = DeviceRecord {
+        tenant_id: "t2".into(),
+        ..other_user.clone()
+    };
+    for attacker in [&other_user, &other_tenant] {
+        assert_eq!(
+            s.enroll(attacker, &[get("./Evil")], 12, Replace::SameOwner)
+                .unwrap(),
+            Enrolled::OwnedByAnother,
+            "{}/{}",
+            attacker.tenant_id,
+            attacker.user_oid
+        );
+        let after = (
+            s.device("d3").unwrap(),
+            s.commands("d3").unwrap(),
+            s.traces_of("d3").unwrap(),
+        );
+        assert_eq!(after, before, "a refused enrollment changes nothing");
+    }
+    // The device itself, proven by a verified device ID, re-enrolls whoever enrolled it.
+    assert_eq!(
+        s.enroll(&other_user, &[], 13, Replace::VerifiedDevice)
+            .unwrap(),
+        Enrolled::Stored
+    );
+    assert_eq!(s.device("d3").unwrap().unwrap().user_oid, "u2");
+    assert_eq!(
+        s.traces_of("d3").unwrap(),
+        1,
+        "its old queue and sessions are gone"
+    );
+}
+
 /// Commits: all or nothing, versioned sessions, commands handed out once. `store` must not
 /// know device `d2`.
 pub fn commits(store: &dyn Store) {
     let s = store;
-    s.enroll(&device("d2"), &[get("./A"), get("./B"), get("./C")], 10)
+    let stored = s
+        .enroll(
+            &device("d2"),
+            &[get("./A"), get("./B"), get("./C")],
+            10,
+            Replace::SameOwner,
+        )
         .unwrap();
+    assert_eq!(stored, Enrolled::Stored);
     let ids: Vec<i64> = s.queued("d2").unwrap().into_iter().map(|q| q.id).collect();
 
     // The first message of session 7 hands out A and B.

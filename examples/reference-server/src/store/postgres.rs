@@ -12,8 +12,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Transaction};
 
 use super::{
-    CommandRecord, Commit, CommitError, DeviceRecord, Queued, SessionWrite, Store, StoreError,
-    StoredSession, to_i64, to_u64,
+    CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Queued, Replace, SessionWrite,
+    Store, StoreError, StoredSession, to_i64, to_u64,
 };
 use crate::commands::CommandSpec;
 
@@ -385,9 +385,22 @@ impl Store for PostgresStore {
         d: &DeviceRecord,
         initial: &[CommandSpec],
         now: u64,
-    ) -> Result<(), StoreError> {
+        replace: Replace,
+    ) -> Result<Enrolled, StoreError> {
         let mut c = self.client()?;
         let mut tx = c.transaction()?;
+        // The row lock keeps a concurrent enrollment of the same ID from slipping between
+        // the owner check and the replacement.
+        let owner = tx.query_opt(
+            "SELECT tenant_id, user_oid FROM devices WHERE device_id = $1 FOR UPDATE",
+            &[&d.device_id],
+        )?;
+        if let Some(row) = owner {
+            let (tenant, user): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            if !replace.allows(&tenant, &user, d) {
+                return Ok(Enrolled::OwnedByAnother);
+            }
+        }
         tx.execute("DELETE FROM devices WHERE device_id = $1", &[&d.device_id])?;
         tx.execute(
             &format!("INSERT INTO devices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, NULL, NULL, '[]')"),
@@ -412,7 +425,7 @@ impl Store for PostgresStore {
             )?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(Enrolled::Stored)
     }
 
     fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError> {
