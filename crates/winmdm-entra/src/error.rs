@@ -216,6 +216,15 @@ pub enum Error {
         /// The required role.
         role: String,
     },
+    /// The token is not of a principal the policy accepts (an app-only token where a
+    /// user's is required, by default).
+    #[error("a token of {found} where the policy accepts {accepted}")]
+    PrincipalNotAllowed {
+        /// What the token is: `user`, `app`, or its `idtyp`.
+        found: String,
+        /// What the policy accepts: `users`, `applications`.
+        accepted: &'static str,
+    },
 
     // --- caller misuse --------------------------------------------------------------------
     /// The policy or configuration is unusable.
@@ -303,6 +312,7 @@ impl Error {
             Self::IssuedInFuture { .. } => "issued_in_future",
             Self::MissingScope { .. } => "missing_scope",
             Self::MissingRole { .. } => "missing_role",
+            Self::PrincipalNotAllowed { .. } => "principal_not_allowed",
             Self::InvalidConfig { .. } => "invalid_config",
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::Fetch { .. } => "fetch_failed",

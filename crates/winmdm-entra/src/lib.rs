@@ -95,8 +95,8 @@ pub use error::{Error, ErrorKind, Malformed, Part, http_response};
 pub use jwt::{JsonObject, decode_unverified};
 pub use keys::{Jwk, KeySet, MAX_JWKS_BYTES, MAX_KEYS, MIN_RSA_BITS};
 pub use policy::{
-    DEFAULT_CLOCK_SKEW, DEFAULT_MAX_TOKEN_LEN, Policy, PolicyBuilder, Ready, WantsAudiences,
-    WantsTenants,
+    DEFAULT_CLOCK_SKEW, DEFAULT_MAX_TOKEN_LEN, Policy, PolicyBuilder, Principals, Ready,
+    WantsAudiences, WantsTenants,
 };
 pub use secret::SecretString;
 pub use validator::Validator;

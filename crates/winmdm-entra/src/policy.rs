@@ -56,9 +56,29 @@ pub struct Policy {
     accept_v1: bool,
     required_scopes: Vec<String>,
     required_roles: Vec<String>,
+    principals: Principals,
     clock_skew: Duration,
     algorithms: Vec<Algorithm>,
     max_token_len: usize,
+}
+
+/// Whose tokens a policy accepts.
+///
+/// A token is a **user's** (delegated) when its `idtyp` claim is `user`, or, without
+/// `idtyp`, when it carries delegated scopes (`scp`): Entra puts `scp` only in tokens issued
+/// for a signed-in user. It is an **application's** (app-only, client credentials) when
+/// `idtyp` is `app`, or when it has no `scp`. Any other `idtyp` (`device`) is neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Principals {
+    /// Delegated tokens of a signed-in user only (the default): the Terms-of-Use page,
+    /// enrollment and the OMA-DM `AADUserToken` alert.
+    #[default]
+    Users,
+    /// App-only tokens only (an API called by daemons).
+    Applications,
+    /// Both (check [`EntraClaims::identity_type`](crate::EntraClaims) yourself).
+    Any,
 }
 
 /// Builder state: the tenant decision comes first.
@@ -120,6 +140,11 @@ impl Policy {
     /// Roles that must all be in `roles`.
     pub fn required_roles(&self) -> &[String] {
         &self.required_roles
+    }
+
+    /// Whose tokens are accepted (default: [`Principals::Users`]).
+    pub fn principals(&self) -> Principals {
+        self.principals
     }
 
     /// The allowed clock skew.
@@ -218,6 +243,7 @@ impl PolicyBuilder<WantsAudiences> {
                     accept_v1: false,
                     required_scopes: Vec::new(),
                     required_roles: Vec::new(),
+                    principals: Principals::Users,
                     clock_skew: DEFAULT_CLOCK_SKEW,
                     algorithms: vec![Algorithm::Rs256],
                     max_token_len: DEFAULT_MAX_TOKEN_LEN,
@@ -246,6 +272,13 @@ impl PolicyBuilder<Ready> {
     /// Requires `role` in `roles`. May be called repeatedly.
     pub fn require_role(mut self, role: impl Into<String>) -> Self {
         self.state.policy.required_roles.push(role.into());
+        self
+    }
+
+    /// Whose tokens are accepted. The default, [`Principals::Users`], refuses app-only
+    /// (client-credentials) tokens: every token Windows presents to an MDM is a user's.
+    pub fn principals(mut self, principals: Principals) -> Self {
+        self.state.policy.principals = principals;
         self
     }
 

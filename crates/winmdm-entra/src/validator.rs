@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::claims::{EntraClaims, Verified};
 use crate::error::Malformed;
 use crate::policy::is_guid;
-use crate::{Algorithm, Error, KeyCache, Policy, TokenVersion, jwt};
+use crate::{Algorithm, Error, KeyCache, Policy, Principals, TokenVersion, jwt};
 
 /// Validates Entra access tokens. Cheap to share: wrap in an `Arc` or clone the parts.
 ///
@@ -31,7 +31,9 @@ use crate::{Algorithm, Error, KeyCache, Policy, TokenVersion, jwt};
 /// 12. the signature verifies with that key and `alg`;
 /// 13. an `aud` value is accepted;
 /// 14. `exp`, `nbf`, `iat` hold with the clock skew;
-/// 15. required scopes and roles are present.
+/// 15. the token is of a principal the policy accepts: by default a signed-in user's
+///     (delegated: `idtyp` `user`, or `scp` present), never an app-only token;
+/// 16. required scopes and roles are present.
 #[derive(Debug, Clone)]
 pub struct Validator {
     policy: Arc<Policy>,
@@ -418,7 +420,27 @@ impl Validator {
             return Err(Error::IssuedInFuture { now, iat });
         }
 
-        // 15. Scopes and roles.
+        // 15. Whose token it is (see `Principals`).
+        let found = match claims.idtyp {
+            Some(t) => t,
+            None if claims.scopes.is_empty() => "app",
+            None => "user",
+        };
+        let accepted = match policy.principals() {
+            Principals::Users => Some(("user", "users")),
+            Principals::Applications => Some(("app", "applications")),
+            Principals::Any => None,
+        };
+        if let Some((wanted, accepted)) = accepted
+            && found != wanted
+        {
+            return Err(Error::PrincipalNotAllowed {
+                found: found.to_owned(),
+                accepted,
+            });
+        }
+
+        // 16. Scopes and roles.
         for scope in policy.required_scopes() {
             if !claims.scopes.contains(&scope.as_str()) {
                 return Err(Error::MissingScope {

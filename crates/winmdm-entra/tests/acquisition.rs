@@ -33,6 +33,7 @@ fn graph_validator(emu: &EntraEmulator) -> Validator {
         .allow_audiences([tk::GRAPH_RESOURCE])
         .accept_v1()
         .require_role("Device.ReadWrite.All")
+        .principals(winmdm_entra::Principals::Applications)
         .build()
         .unwrap();
     let cache = KeyCache::new(vec![KeySource::entra(

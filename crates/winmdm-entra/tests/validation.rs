@@ -323,6 +323,7 @@ fn scopes_roles_and_oid() {
         .allow_audiences(["https://graph.microsoft.com"])
         .accept_v1()
         .require_role("Device.ReadWrite.All")
+        .principals(winmdm_entra::Principals::Applications)
         .build()
         .unwrap();
     let v = Validator::new(
@@ -622,4 +623,65 @@ fn escaped_strings_and_type_surprises_take_the_exact_path() {
         check(&format!("{h}.{arr}.{sig}")),
         Err(Error::Malformed(Malformed::Json(Part::Claims)))
     ));
+}
+
+/// Every token Windows presents to an MDM is a signed-in user's. An app-only
+/// (client-credentials) token of an application in a served tenant — with the MDM's
+/// audience, even with the scope or a `deviceid` — is refused by default, whether it says
+/// so (`idtyp` `app`) or not (no `scp`); a device token too.
+#[test]
+fn app_only_tokens_are_not_users() {
+    // v1 and v2: Entra issues app-only tokens in the resource's format.
+    let users = Policy::builder()
+        .allow_tenants([CONTOSO.id])
+        .allow_audiences([tk::MDM_APP_ID])
+        .accept_v1()
+        .build()
+        .unwrap();
+    let check = |token: &str| {
+        Validator::new(
+            users.clone(),
+            loaded_cache(&[&KEY_1], true, CacheConfig::default()),
+        )
+        .validate(token, now())
+    };
+    assert!(check(&AccessToken::v2(&CONTOSO, &ALICE).sign()).is_ok());
+    let app_only = AccessToken::app_only(&CONTOSO, tk::MDM_APP_ID, tk::MDM_APP_ID, &[]);
+    let variants = [
+        ("idtyp app", app_only.sign()),
+        (
+            "idtyp app with a scope and a device",
+            app_only
+                .claim("scp", "mdm_delegation")
+                .claim("deviceid", tk::ENROLLMENT_DEVICE_ID)
+                .sign(),
+        ),
+        (
+            "a user-shaped token without scp or idtyp",
+            AccessToken::v2(&CONTOSO, &ALICE)
+                .without_claim("scp")
+                .without_claim("idtyp")
+                .sign(),
+        ),
+        (
+            "a device token",
+            AccessToken::v2(&CONTOSO, &ALICE)
+                .claim("idtyp", "device")
+                .sign(),
+        ),
+    ];
+    for (what, token) in variants {
+        let err = check(&token).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::PrincipalNotAllowed {
+                    accepted: "users",
+                    ..
+                }
+            ),
+            "{what}: {err:?}"
+        );
+        assert_eq!(err.kind(), winmdm_entra::ErrorKind::Rejected, "{what}");
+    }
 }

@@ -331,6 +331,13 @@ impl Simulator {
         plan
     }
 
+    /// Replaces the user token the device presents from now on (at policy and enrollment,
+    /// and as the `AADUserToken` of its sessions), to test what a server does with another
+    /// token than the one the device signed in with.
+    pub fn set_user_token(&mut self, token: &str) {
+        self.token = token.to_owned();
+    }
+
     /// The device's ID.
     pub fn device_id(&self) -> &str {
         &self.config.device_id

@@ -776,3 +776,92 @@ fn enrolling_with_another_users_device_id_takes_nothing_over() {
         );
     });
 }
+
+/// Every token Windows presents is a signed-in user's. An app-only token of an application
+/// in a served tenant, for the MDM's audience, is refused at all four places a user token is
+/// taken: the Terms-of-Use page, Policy, enrollment, and a session's `AADUserToken` (where
+/// it would have unlocked commands for the "user" it names).
+#[test]
+fn app_only_tokens_are_refused_everywhere() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let emulator = running.entra.as_ref().unwrap();
+        let authority = emulator.base_url().to_owned();
+        let store = running.app.store.clone();
+        // A client-credentials token of an application (a service principal of Contoso),
+        // shaped as Entra issues them for a v2 resource: no scp, no user claims, idtyp app.
+        let service_principal = "5e1f0000-0000-4000-8000-0000000005b0";
+        let shaped = |idtyp: &str, scp: Option<&str>| {
+            let mut t = entra::AccessToken::v2(&entra::CONTOSO, &entra::ALICE)
+                .without_claim("scp")
+                .without_claim("name")
+                .without_claim("preferred_username")
+                .claim("oid", service_principal)
+                .claim("sub", service_principal)
+                .claim("idtyp", idtyp)
+                .claim("roles", serde_json::json!(["Device.ReadWrite.All"]));
+            if let Some(scp) = scp {
+                t = t.claim("scp", scp);
+            }
+            t.issued_at(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            )
+            .signed_with(emulator.active_key())
+            .sign()
+        };
+        let app_token = shaped("app", None);
+        // The control: the same token as a user's is accepted, so what refuses the app
+        // token is its principal, nothing else.
+        let user_shaped = shaped("user", Some(entra::MDM_SCOPE));
+
+        // 1. The Terms-of-Use page.
+        for (token, accepted) in [(&user_shaped, true), (&app_token, false)] {
+            let mut c = device_config(&running, &authority);
+            c.token = TokenSource::Fixed(token.clone());
+            let mut sim = Simulator::new(c);
+            steps(&mut sim, &["sign in"]).await;
+            let page = sim.step("terms of use: page").await;
+            assert_eq!(page.outcome.is_ok(), accepted, "{page}");
+        }
+
+        // 2, 3. Policy and enrollment, after Alice accepted the Terms of Use.
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, &ENROLL[..5]).await;
+        sim.set_user_token(&app_token);
+        for step in ["policy: GetPolicies", "enrollment: RST"] {
+            let s = sim.step(step).await;
+            assert!(s.outcome.is_err(), "{s}");
+        }
+        assert_eq!(store.traces_of(sim.device_id()).unwrap(), 0);
+
+        // 4. An enrolled device whose session presents the app token as AADUserToken: the
+        // command held for the principal it names stays held.
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, ENROLL).await;
+        let id = sim.device_id().to_owned();
+        let held = store
+            .queue(
+                &id,
+                &winmdm_reference_server::commands::CommandSpec::Get {
+                    targets: vec!["./User/Vendor/MSFT/Policy/Result".into()],
+                },
+                Some(service_principal),
+                1,
+            )
+            .unwrap();
+        sim.set_user_token(&app_token);
+        steps(&mut sim, &["management: session 1"]).await;
+        let command = store
+            .commands(&id)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == held)
+            .unwrap();
+        assert_eq!(command.state, "queued", "{command:?}");
+    });
+}
