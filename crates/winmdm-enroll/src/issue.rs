@@ -77,6 +77,10 @@ pub struct PendingIssuance {
     pub device_id: Option<String>,
     /// The request's `MessageID` (for `RelatesTo`).
     pub relates_to: Option<String>,
+    /// For a renewal or recovery: the certificate (DER) the request was signed with (and
+    /// that the TLS client certificate, when presented, equals). It is the evidence of
+    /// which enrollment renews: find the device by it, not by the subject.
+    pub renews: Option<Vec<u8>>,
 }
 
 /// What a signer returns.
@@ -151,6 +155,7 @@ pub fn begin(
             kind,
             device_id,
             relates_to: request.message_id.clone(),
+            renews: None,
         },
         csr,
     ))
@@ -166,15 +171,7 @@ fn agreed_device_id(
     named: [Option<&str>; 2],
 ) -> Result<Option<String>, EnrollError> {
     let named: Vec<&str> = named.into_iter().flatten().collect();
-    // Two spellings agree when one GUID is named by both (32 hex digits have two readings:
-    // text order and Windows' byte order; a dashed or braced one has one).
-    let same = |a: &str, b: &str| {
-        a.eq_ignore_ascii_case(b)
-            || [DeviceId::parse(a), DeviceId::from_windows_hex(a)]
-                .into_iter()
-                .flatten()
-                .any(|id| id.is_named_by(b))
-    };
+    let same = same_device_id;
     let reference = claim.or(named.first().copied());
     if let Some(reference) = reference
         && let Some(other) = named.iter().find(|n| !same(reference, n))
@@ -184,6 +181,17 @@ fn agreed_device_id(
         )));
     }
     Ok(reference.map(str::to_owned))
+}
+
+/// Whether two device-ID spellings name one device: equal but for ASCII case, or one GUID
+/// named by both (32 hex digits have two readings, text order and Windows' byte order; a
+/// dashed or braced spelling has one).
+pub(crate) fn same_device_id(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+        || [DeviceId::parse(a), DeviceId::from_windows_hex(a)]
+            .into_iter()
+            .flatten()
+            .any(|id| id.is_named_by(b))
 }
 
 /// Appends `secs` as an RFC 3339 UTC time with milliseconds (`2026-01-02T03:04:05.000Z`).

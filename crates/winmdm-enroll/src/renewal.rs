@@ -245,7 +245,7 @@ pub fn begin_renewal(
         .into_iter()
         .flatten()
     {
-        if kind == EnrollmentKind::Device && !id.eq_ignore_ascii_case(&subject_cn) {
+        if kind == EnrollmentKind::Device && !crate::issue::same_device_id(&subject_cn, id) {
             return Err(bad(format!(
                 "device {id} renews the certificate of {subject_cn}"
             )));
@@ -271,6 +271,7 @@ pub fn begin_renewal(
             kind,
             device_id,
             relates_to: request.message_id.clone(),
+            renews: Some(checked.signer_der),
         },
         csr,
     ))

@@ -238,14 +238,26 @@ impl Failure {
 
 type StepResult = Result<(Option<u16>, String), Failure>;
 
-/// The device's enrolled identity.
-struct Identity {
+/// What an enrolled device keeps: its key and certificate and its management account.
+/// [`Simulator::saved_identity`] hands out a copy, [`Simulator::restore_identity`] puts it
+/// back (to replay what a device does when a renewal response was lost).
+#[derive(Clone)]
+pub struct Identity {
     key_pkcs8: Vec<u8>,
     certificate: Vec<u8>,
     dm_url: String,
     username: String,
     password: String,
     nonce: Nonce,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("dm_url", &self.dm_url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Simulator {
@@ -336,6 +348,17 @@ impl Simulator {
     /// token than the one the device signed in with.
     pub fn set_user_token(&mut self, token: &str) {
         self.token = token.to_owned();
+    }
+
+    /// A copy of the enrolled identity (key, certificate, management account), if any.
+    pub fn saved_identity(&self) -> Option<Identity> {
+        self.identity.clone()
+    }
+
+    /// Puts back an identity from [`saved_identity`](Self::saved_identity): the device
+    /// acts with that certificate again, as one whose renewal response was lost does.
+    pub fn restore_identity(&mut self, identity: Identity) {
+        self.identity = Some(identity);
     }
 
     /// The device's ID.

@@ -240,6 +240,8 @@ impl App {
             compliant: None,
             unenrolled_at: None,
             dev_info: Vec::new(),
+            previous_thumbprint: None,
+            certificate_used: false,
         };
         let xml = issue::complete(
             &pending,
@@ -288,22 +290,43 @@ impl App {
             now(),
             random(),
         )?;
-        let device_id = pending.template.subject_cn.clone();
+        // The certificate the request was signed with says which enrollment renews (for
+        // Full enrollments the subject is the user's UPN, not the device): the device's
+        // current certificate, or the one the last renewal replaced while its successor is
+        // unused (the device lost the response), never a superseded one.
+        let signer = pending
+            .renews
+            .as_deref()
+            .ok_or_else(|| EnrollError::Internal("a renewal without its signer".into()))?;
+        let signed_with = provisioning::thumbprint(signer);
         let device = self
             .store
-            .device(&device_id)
+            .device_by_certificate(&signed_with)
             .map_err(|e| EnrollError::Internal(e.to_string()))?
             .filter(|d| d.unenrolled_at.is_none())
-            .ok_or_else(|| EnrollError::Authentication("no such enrolled device".into()))?;
+            .ok_or_else(|| {
+                EnrollError::Authentication(
+                    "no enrolled device has this certificate (superseded or unknown)".into(),
+                )
+            })?;
+        let device_id = device.device_id.clone();
         let signed = self.issuer.sign(&pending.template)?;
         let xml = issue::complete(&pending, &signed, &self.provisioning(&device, None), now());
-        self.store
-            .set_certificate(
+        let renewed = self
+            .store
+            .renew_certificate(
                 &device_id,
+                &signed_with,
                 &signed.certificate,
                 &provisioning::thumbprint(&signed.certificate),
             )
             .map_err(|e| EnrollError::Internal(e.to_string()))?;
+        if !renewed {
+            // A concurrent renewal or session superseded the certificate meanwhile.
+            return Err(EnrollError::Authentication(
+                "the certificate was superseded".into(),
+            ));
+        }
         tracing::info!(device = %device_id, kind = ?req.request_type, "certificate renewed");
         Ok(xml)
     }
@@ -530,6 +553,13 @@ impl App {
             }
         };
         let verdict = if peer.is_some_and(|p| p == device.certificate.as_slice()) {
+            // The TLS layer verified possession of the current certificate: from now on the
+            // one it replaced renews no more.
+            if !device.certificate_used
+                && let Err(e) = self.store.certificate_used(&device_id, &device.thumbprint)
+            {
+                return unavailable(&e);
+            }
             Verdict::Certificate
         } else {
             Verdict::Digest {

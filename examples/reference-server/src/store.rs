@@ -128,6 +128,12 @@ pub struct DeviceRecord {
     pub unenrolled_at: Option<u64>,
     /// The `./DevInfo` values it sent last.
     pub dev_info: Vec<(String, String)>,
+    /// The certificate the last renewal replaced (SHA-1 thumbprint): it may renew again
+    /// only until the current one has been used, for a device that lost the response.
+    pub previous_thumbprint: Option<String>,
+    /// Whether the device has used its current certificate (presented it to the
+    /// management endpoint, or renewed with it).
+    pub certificate_used: bool,
 }
 
 impl std::fmt::Debug for DeviceRecord {
@@ -334,16 +340,32 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`].
     fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
-    /// Replaces a device's certificate (renewal).
+    /// The device whose current certificate, or whose previous one while the current one
+    /// is unused, has this SHA-1 thumbprint: the device a renewal signed with that
+    /// certificate is for.
     ///
     /// # Errors
     /// [`StoreError`].
-    fn set_certificate(
+    fn device_by_certificate(&self, thumbprint: &str) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Replaces a device's certificate (renewal) if the renewal was signed with its current
+    /// certificate, or with the previous one while the current one is unused; atomically.
+    /// Returns whether it did.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn renew_certificate(
         &self,
         device_id: &str,
+        signed_with: &str,
         der: &[u8],
         thumbprint: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+    /// Records that the device used its current certificate `thumbprint`: from then on
+    /// the previous one renews no more.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn certificate_used(&self, device_id: &str, thumbprint: &str) -> Result<(), StoreError>;
     /// Records the compliance reported to Graph.
     ///
     /// # Errors
@@ -456,9 +478,19 @@ CREATE TABLE IF NOT EXISTS sessions (
 ";
 
 /// Migrations after the first schema, in order; each runs once, in a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(2, "ALTER TABLE commands ADD COLUMN for_user TEXT;")];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, "ALTER TABLE commands ADD COLUMN for_user TEXT;"),
+    (3, MIGRATION_3),
+];
 
-const SCHEMA_VERSION: i64 = 2;
+/// Renewal by certificate: the certificate a renewal replaced, and whether the current one
+/// has been used (a device's existing certificate counts as used).
+const MIGRATION_3: &str = "ALTER TABLE devices ADD COLUMN previous_thumbprint TEXT;
+ALTER TABLE devices ADD COLUMN certificate_used INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX IF NOT EXISTS devices_by_thumbprint ON devices(thumbprint);
+CREATE INDEX IF NOT EXISTS devices_by_previous_thumbprint ON devices(previous_thumbprint);";
+
+const SCHEMA_VERSION: i64 = 3;
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -556,10 +588,12 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
         compliant: r.get(13)?,
         unenrolled_at: r.get::<_, Option<i64>>(14)?.map(to_u64),
         dev_info: serde_json::from_str(&dev_info).unwrap_or_default(),
+        previous_thumbprint: r.get(16)?,
+        certificate_used: r.get(17)?,
     })
 }
 
-const DEVICE_COLUMNS: &str = "device_id, tenant_id, user_oid, upn, enrollment_type, certificate, thumbprint, digest_username, digest_password, nonce, enrolled_at, last_checkin, login_status, compliant, unenrolled_at, dev_info";
+const DEVICE_COLUMNS: &str = "device_id, tenant_id, user_oid, upn, enrollment_type, certificate, thumbprint, digest_username, digest_password, nonce, enrolled_at, last_checkin, login_status, compliant, unenrolled_at, dev_info, previous_thumbprint, certificate_used";
 
 impl Store for SqliteStore {
     fn enroll(
@@ -585,7 +619,7 @@ impl Store for SqliteStore {
             }
             tx.execute("DELETE FROM devices WHERE device_id = ?1", [&d.device_id])?;
             tx.execute(
-                &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL, NULL, NULL, '[]')"),
+                &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL, NULL, NULL, '[]', NULL, 0)"),
                 params![
                     d.device_id,
                     d.tenant_id,
@@ -632,16 +666,47 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_certificate(
+    fn device_by_certificate(&self, thumbprint: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE thumbprint = ?1 \
+                     OR (previous_thumbprint = ?1 AND certificate_used = 0) LIMIT 1"
+                ),
+                [thumbprint],
+                device_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn renew_certificate(
         &self,
         device_id: &str,
+        signed_with: &str,
         der: &[u8],
         thumbprint: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            // Signed with the current certificate: it becomes the previous one. Signed with
+            // the previous one (the response was lost): it stays the previous one.
+            let n = c.execute(
+                "UPDATE devices SET \
+                   previous_thumbprint = CASE WHEN thumbprint = ?2 THEN thumbprint ELSE previous_thumbprint END, \
+                   certificate = ?3, thumbprint = ?4, certificate_used = 0 \
+                 WHERE device_id = ?1 AND (thumbprint = ?2 OR (previous_thumbprint = ?2 AND certificate_used = 0))",
+                params![device_id, signed_with, der, thumbprint],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn certificate_used(&self, device_id: &str, thumbprint: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE devices SET certificate = ?2, thumbprint = ?3 WHERE device_id = ?1",
-                params![device_id, der, thumbprint],
+                "UPDATE devices SET certificate_used = 1, previous_thumbprint = NULL \
+                 WHERE device_id = ?1 AND thumbprint = ?2 AND certificate_used = 0",
+                params![device_id, thumbprint],
             )?;
             Ok(())
         })
@@ -903,6 +968,11 @@ mod tests {
     #[test]
     fn commits_are_atomic_and_versioned() {
         conformance::commits(&SqliteStore::in_memory().unwrap());
+    }
+
+    #[test]
+    fn renewal_follows_the_certificate() {
+        conformance::renewal_follows_the_certificate(&SqliteStore::in_memory().unwrap());
     }
 
     #[test]

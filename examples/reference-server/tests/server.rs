@@ -678,6 +678,10 @@ fn a_first_schema_database_is_migrated() {
     let queued = store.queued("d").unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].for_user, None);
+    // Schema 3: an existing device's certificate counts as used and renews by thumbprint.
+    let d = store.device_by_certificate("ab").unwrap().unwrap();
+    assert_eq!(d.device_id, "d");
+    assert!(d.certificate_used && d.previous_thumbprint.is_none());
     drop(store);
     let reopened = winmdm_reference_server::store::SqliteStore::open(&path).unwrap();
     assert_eq!(
@@ -863,5 +867,62 @@ fn app_only_tokens_are_refused_everywhere() {
             .find(|c| c.id == held)
             .unwrap();
         assert_eq!(command.state, "queued", "{command:?}");
+    });
+}
+
+/// A work account's certificate names the user, not the device: renewal must find the
+/// enrollment by the certificate the device signs with. (Full enrollments could never
+/// renew: the server looked the device up by the certificate's CN, the UPN.)
+#[test]
+fn a_work_account_enrollment_renews_end_to_end() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut c = device_config(&running, &authority);
+        c.work_account = true;
+        let mut sim = Simulator::new(c);
+        let plan = sim.plan();
+        assert!(plan.contains(&"renewal: RST Renew") && plan.contains(&"management: session 2"));
+        steps(&mut sim, &plan).await;
+        let record = running.app.store.device(sim.device_id()).unwrap().unwrap();
+        assert_eq!(record.enrollment_type, "Full");
+        assert_eq!(
+            record.certificate,
+            sim.certificate().unwrap(),
+            "the renewed certificate is the device's"
+        );
+        assert!(record.unenrolled_at.is_some(), "and it unenrolled with it");
+    });
+}
+
+/// After a renewal, the certificate it replaced renews again only while its successor is
+/// unused (a device that lost the response retries with it); once the device has used the
+/// new certificate, the old one is superseded and refused.
+#[test]
+fn a_superseded_certificate_no_longer_renews() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, ENROLL).await;
+        steps(&mut sim, &["management: session 1"]).await;
+        let first = sim.saved_identity().unwrap();
+        // Renewed; the device "lost" the response and retries with its first certificate.
+        steps(&mut sim, &["renewal: RST Renew"]).await;
+        sim.restore_identity(first.clone());
+        steps(&mut sim, &["renewal: RST Renew"]).await;
+        // It uses its newest certificate: the first one is now superseded.
+        steps(&mut sim, &["management: session 2"]).await;
+        let current = running.app.store.device(sim.device_id()).unwrap().unwrap();
+        assert_eq!(current.certificate, sim.certificate().unwrap());
+        sim.restore_identity(first);
+        let stale = sim.step("renewal: RST Renew").await;
+        assert!(stale.outcome.is_err(), "{stale}");
+        let after = running.app.store.device(sim.device_id()).unwrap().unwrap();
+        assert_eq!(after.certificate, current.certificate, "nothing changed");
     });
 }

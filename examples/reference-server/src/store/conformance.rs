@@ -24,6 +24,8 @@ pub fn device(id: &str) -> DeviceRecord {
         compliant: None,
         unenrolled_at: None,
         dev_info: Vec::new(),
+        previous_thumbprint: None,
+        certificate_used: false,
     }
 }
 
@@ -62,7 +64,7 @@ pub fn queue_lifecycle(store: &dyn Store) {
     let d = s.device("d1").unwrap().unwrap();
     assert_eq!(d, device("d1"));
     assert!(s.devices().unwrap().iter().any(|x| x.device_id == "d1"));
-    s.set_certificate("d1", &[9, 9], "99").unwrap();
+    assert!(s.renew_certificate("d1", "ab", &[9, 9], "99").unwrap());
     s.set_compliance("d1", true).unwrap();
     let d = s.device("d1").unwrap().unwrap();
     assert_eq!(
@@ -150,6 +152,54 @@ pub fn replacement_needs_the_owner(store: &dyn Store) {
         1,
         "its old queue and sessions are gone"
     );
+}
+
+/// Renewal follows the certificate: the current one renews; after a renewal the previous
+/// one renews again only until the new one is used (a device that lost the response);
+/// never after. `store` must not know device `d4`.
+pub fn renewal_follows_the_certificate(store: &dyn Store) {
+    let s = store;
+    let d = DeviceRecord {
+        thumbprint: "c1".into(),
+        ..device("d4")
+    };
+    assert_eq!(
+        s.enroll(&d, &[], 10, Replace::SameOwner).unwrap(),
+        Enrolled::Stored
+    );
+    let found = |t: &str| s.device_by_certificate(t).unwrap().map(|d| d.device_id);
+    assert_eq!(found("c1").as_deref(), Some("d4"));
+    assert_eq!(found("zz"), None);
+    // c1 → c2; the response is lost, so the device retries with c1: c1 → c3.
+    assert!(s.renew_certificate("d4", "c1", &[2], "c2").unwrap());
+    assert_eq!(
+        found("c1").as_deref(),
+        Some("d4"),
+        "the previous one, c2 unused"
+    );
+    assert!(s.renew_certificate("d4", "c1", &[3], "c3").unwrap());
+    assert_eq!(found("c2"), None, "c2 was never delivered");
+    assert!(!s.renew_certificate("d4", "c2", &[4], "c4").unwrap());
+    let r = s.device("d4").unwrap().unwrap();
+    assert_eq!(
+        (
+            r.thumbprint.as_str(),
+            r.previous_thumbprint.as_deref(),
+            r.certificate_used
+        ),
+        ("c3", Some("c1"), false)
+    );
+    // The device uses c3 (another certificate's use changes nothing): c1 is superseded.
+    s.certificate_used("d4", "c1").unwrap();
+    assert_eq!(found("c1").as_deref(), Some("d4"));
+    s.certificate_used("d4", "c3").unwrap();
+    assert_eq!(found("c1"), None);
+    assert!(!s.renew_certificate("d4", "c1", &[5], "c5").unwrap());
+    assert_eq!(s.device("d4").unwrap().unwrap().thumbprint, "c3");
+    // The current one renews, and so on.
+    assert!(s.renew_certificate("d4", "c3", &[6], "c6").unwrap());
+    assert_eq!(found("c6").as_deref(), Some("d4"));
+    assert_eq!(s.device("d4").unwrap().unwrap().certificate, vec![6]);
 }
 
 /// Commits: all or nothing, versioned sessions, commands handed out once. `store` must not

@@ -65,6 +65,13 @@ const MIGRATIONS: &[(i32, &str)] = &[
     );",
     ),
     (2, "ALTER TABLE commands ADD COLUMN for_user TEXT"),
+    (
+        3,
+        "ALTER TABLE devices ADD COLUMN previous_thumbprint TEXT;
+        ALTER TABLE devices ADD COLUMN certificate_used BOOLEAN NOT NULL DEFAULT TRUE;
+        CREATE INDEX devices_by_thumbprint ON devices(thumbprint);
+        CREATE INDEX devices_by_previous_thumbprint ON devices(previous_thumbprint);",
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises migrations.
@@ -271,6 +278,8 @@ fn device_from_row(r: &postgres::Row) -> DeviceRecord {
         compliant: r.get(13),
         unenrolled_at: r.get::<_, Option<i64>>(14).map(to_u64),
         dev_info: serde_json::from_str(&dev_info).unwrap_or_default(),
+        previous_thumbprint: r.get(16),
+        certificate_used: r.get(17),
     }
 }
 
@@ -403,7 +412,7 @@ impl Store for PostgresStore {
         }
         tx.execute("DELETE FROM devices WHERE device_id = $1", &[&d.device_id])?;
         tx.execute(
-            &format!("INSERT INTO devices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, NULL, NULL, '[]')"),
+            &format!("INSERT INTO devices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, NULL, NULL, '[]', NULL, FALSE)"),
             &[
                 &d.device_id,
                 &d.tenant_id,
@@ -451,15 +460,42 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    fn set_certificate(
+    fn device_by_certificate(&self, thumbprint: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(self
+            .client()?
+            .query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM devices WHERE thumbprint = $1 \
+                     OR (previous_thumbprint = $1 AND NOT certificate_used) LIMIT 1"
+                ),
+                &[&thumbprint],
+            )?
+            .as_ref()
+            .map(device_from_row))
+    }
+
+    fn renew_certificate(
         &self,
         device_id: &str,
+        signed_with: &str,
         der: &[u8],
         thumbprint: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let n = self.client()?.execute(
+            "UPDATE devices SET \
+               previous_thumbprint = CASE WHEN thumbprint = $2 THEN thumbprint ELSE previous_thumbprint END, \
+               certificate = $3, thumbprint = $4, certificate_used = FALSE \
+             WHERE device_id = $1 AND (thumbprint = $2 OR (previous_thumbprint = $2 AND NOT certificate_used))",
+            &[&device_id, &signed_with, &der, &thumbprint],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn certificate_used(&self, device_id: &str, thumbprint: &str) -> Result<(), StoreError> {
         self.client()?.execute(
-            "UPDATE devices SET certificate = $2, thumbprint = $3 WHERE device_id = $1",
-            &[&device_id, &der, &thumbprint],
+            "UPDATE devices SET certificate_used = TRUE, previous_thumbprint = NULL \
+             WHERE device_id = $1 AND thumbprint = $2 AND NOT certificate_used",
+            &[&device_id, &thumbprint],
         )?;
         Ok(())
     }
