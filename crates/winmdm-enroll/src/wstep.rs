@@ -259,11 +259,33 @@ impl RstRequest {
             .ok_or_else(|| EnrollError::CertificateRequest("the PKCS#7 is not DER".into()))
     }
 
-    /// Verifies the `EnrollmentData` item (if any) for the token's user.
+    /// Verifies the `EnrollmentData` item — the Terms-of-Use page's `OpaqueBlob` — for
+    /// the token's user. It is required: a request without one did not come through the
+    /// Terms-of-Use page, and is refused.
     ///
     /// # Errors
+    /// [`EnrollError::Authorization`] when the request has no `EnrollmentData`;
     /// [`EnrollError::InvalidEnrollmentData`] when the blob does not verify.
     pub fn verify_enrollment_data(
+        &self,
+        verifier: &dyn EnrollmentDataVerifier,
+        identity: &TokenIdentity<'_>,
+        now: u64,
+    ) -> Result<EnrollmentData, EnrollError> {
+        self.verify_enrollment_data_if_present(verifier, identity, now)?
+            .ok_or_else(|| {
+                EnrollError::Authorization(
+                    "the Terms of Use were not accepted (no EnrollmentData)".into(),
+                )
+            })
+    }
+
+    /// For flows without a Terms-of-Use page only (the vendor opted out explicitly):
+    /// verifies the `EnrollmentData` item if there is one, and is `Ok(None)` without it.
+    ///
+    /// # Errors
+    /// [`EnrollError::InvalidEnrollmentData`] when a blob is present and does not verify.
+    pub fn verify_enrollment_data_if_present(
         &self,
         verifier: &dyn EnrollmentDataVerifier,
         identity: &TokenIdentity<'_>,

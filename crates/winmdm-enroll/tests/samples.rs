@@ -410,7 +410,6 @@ fn enrollment_data_is_verified_through_the_trait() {
     };
     let data = with("good-blob")
         .verify_enrollment_data(&Verifier, &alice, 5)
-        .unwrap()
         .unwrap();
     assert!(data.organization_owned);
     let err = with("forged")
@@ -426,11 +425,21 @@ fn enrollment_data_is_verified_through_the_trait() {
             .verify_enrollment_data(&Verifier, &bob, 5)
             .is_err()
     );
-    // No EnrollmentData item at all: nothing to verify.
+    // No EnrollmentData item at all: the Terms of Use were not accepted — refused, unless
+    // the vendor's flow has no Terms-of-Use page and says so by calling the `_if_present`
+    // form (which still refuses a blob that does not verify).
     let none = body(11).replace("Name=\"EnrollmentData\"", "Name=\"Other\"");
     let r = wstep::parse_rst(none.as_bytes()).unwrap();
+    let err = r.verify_enrollment_data(&Verifier, &alice, 5).unwrap_err();
+    assert_eq!(err.fault().subcode, "s:Authorization");
     assert_eq!(
-        r.verify_enrollment_data(&Verifier, &alice, 5).unwrap(),
+        r.verify_enrollment_data_if_present(&Verifier, &alice, 5)
+            .unwrap(),
         None
+    );
+    assert!(
+        with("forged")
+            .verify_enrollment_data_if_present(&Verifier, &alice, 5)
+            .is_err()
     );
 }

@@ -197,11 +197,6 @@ impl App {
         let claims = self
             .validate(req.token.as_ref().and_then(|t| t.jwt()))
             .await?;
-        if req.context.enrollment_data().is_none() {
-            return Err(EnrollError::Authorization(
-                "the Terms of Use were not accepted (no EnrollmentData)".into(),
-            ));
-        }
         let who = TokenIdentity {
             tenant_id: &claims.tenant_id,
             object_id: &claims.object_id,

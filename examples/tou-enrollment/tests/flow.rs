@@ -208,6 +208,10 @@ fn refusals_are_soap_faults_and_leave_no_trace() {
             Some("InvalidEnrollmentData".into())
         )
     );
+    // No Terms-of-Use blob at all (the page was skipped): refused, not enrolled anyway.
+    let no_blob = rst(&alice, csr.csr_der, csr.device_id, &blob)
+        .replace("Name=\"EnrollmentData\"", "Name=\"NotEnrollmentData\"");
+    assert_eq!(subcode(&post(&url, no_blob)).0, "s:Authorization");
     // A forged CSR.
     let mut forged = csr.csr_der.to_vec();
     let n = forged.len() - 1;
