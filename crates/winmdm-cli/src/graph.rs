@@ -59,7 +59,7 @@ pub struct ReportOptions {
 }
 
 fn pem_der(path: &str, label_suffix: &str) -> Result<Vec<u8>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let text = crate::input::read_text(path)?;
     let mut inside = false;
     let mut b64 = String::new();
     for line in text.lines() {

@@ -11,6 +11,7 @@
 //! * [`graph`] — report a device's compliance to Microsoft Graph with the MDM's app
 //!   registration (`winmdm graph report-compliance`).
 //! * [`simulate`] — a simulated Windows device against a server (`winmdm simulate`).
+//! * [`input`] — every input read under one size cap.
 //! * [`syncml`] — read (`winmdm syncml decode`) and check (`winmdm syncml check`) OMA-DM
 //!   messages.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -20,6 +21,7 @@
 pub mod enroll;
 pub mod explain;
 pub mod graph;
+pub mod input;
 pub mod simulate;
 pub mod syncml;
 pub mod token;

@@ -1,6 +1,6 @@
 //! The `winmdm` command.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -213,16 +213,7 @@ enum SyncmlCommand {
 }
 
 fn read_input(arg: &str) -> Result<Vec<u8>, String> {
-    if arg == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .take(16 << 20)
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("reading standard input: {e}"))?;
-        Ok(buf)
-    } else {
-        std::fs::read(arg).map_err(|e| format!("{arg}: {e}"))
-    }
+    winmdm_cli::input::read(arg)
 }
 
 fn syncml_command(command: SyncmlCommand) -> ExitCode {

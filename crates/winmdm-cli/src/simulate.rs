@@ -61,8 +61,7 @@ pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> Result<bool, Str
     };
     let mut config = SimulatorConfig::new(&opts.server, token);
     if let Some(path) = &opts.ca {
-        config.ca_pem =
-            Some(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?);
+        config.ca_pem = Some(crate::input::read_text(&path.to_string_lossy())?);
     }
     if let Some(id) = &opts.device_id {
         config.device_id.clone_from(id);

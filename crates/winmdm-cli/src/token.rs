@@ -151,9 +151,9 @@ pub fn load_jwks(location: &str) -> Result<Vec<u8>, Error> {
             Ok(response.into_body())
         })
     } else {
-        std::fs::read(location).map_err(|e| Error::Fetch {
+        crate::input::read(location).map_err(|reason| Error::Fetch {
             what: "JWKS",
-            reason: format!("{location}: {e}"),
+            reason,
         })
     }
 }

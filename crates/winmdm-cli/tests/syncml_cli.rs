@@ -93,3 +93,19 @@ fn tokens_are_not_printed_in_text_mode() {
     assert!(out.contains("AADUserToken [token,"), "{out}");
     assert!(!out.contains("eyJ0eXAi"), "{out}");
 }
+
+#[test]
+fn files_are_read_under_the_same_cap_as_standard_input() {
+    // /dev/zero never ends: before the cap it exhausted memory.
+    if !std::path::Path::new("/dev/zero").exists() {
+        return;
+    }
+    for command in [["syncml", "decode"], ["syncml", "check"]] {
+        let (ok, out, err) = winmdm(&[command[0], command[1], "/dev/zero"]);
+        assert!(!ok, "{command:?}");
+        assert!(
+            (out.clone() + &err).contains("larger than 16 MiB"),
+            "{command:?}: {out}{err}"
+        );
+    }
+}

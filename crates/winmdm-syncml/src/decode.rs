@@ -94,6 +94,16 @@ pub enum DecodeError {
         /// The parser's description.
         message: String,
     },
+    /// A character the XML `Char` production does not allow (a control character other
+    /// than tab, line feed and carriage return, or U+FFFE/U+FFFF), anywhere in the
+    /// document: raw, as `&#0;` is refused as a reference.
+    #[error("U+{code_point:04X} at byte {position} is not an XML character")]
+    NotXmlChar {
+        /// Byte offset of the character.
+        position: u64,
+        /// The character.
+        code_point: u32,
+    },
     /// A `<!DOCTYPE …>` was present (DTDs and entity declarations are refused).
     #[error("DTDs are not allowed")]
     DtdNotAllowed,
@@ -262,6 +272,12 @@ pub fn decode_fragment(input: &[u8], limits: &Limits) -> Result<Decoded<Fragment
         Some(&b) if b <= 0x03 => return Err(DecodeError::Wbxml),
         _ => {}
     }
+    if let Some((position, code_point)) = first_non_xml_char(input) {
+        return Err(DecodeError::NotXmlChar {
+            position: position as u64,
+            code_point,
+        });
+    }
     let mut reader = Reader::from_reader(input);
     // White space between elements is never emitted; it is kept inside text elements and
     // `Data` (see `exact_text`).
@@ -283,6 +299,25 @@ pub fn decode_fragment(input: &[u8], limits: &Limits) -> Result<Decoded<Fragment
         value,
         diagnostics: d.diags,
     })
+}
+
+/// The first character XML 1.0's `Char` production excludes, with its byte offset: C0
+/// controls but tab, LF and CR, and U+FFFE/U+FFFF (surrogates cannot occur in UTF-8; the
+/// decoder refuses input that is not UTF-8 elsewhere). One pass over the whole document
+/// covers text, attribute values, CDATA and comments alike.
+fn first_non_xml_char(input: &[u8]) -> Option<(usize, u32)> {
+    let control = |b: u8| (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r');
+    // Branch-free per chunk so the compiler vectorizes the common case (none found).
+    if input
+        .chunks(64)
+        .any(|c| c.iter().fold(false, |found, &b| found | control(b)))
+    {
+        let at = input.iter().position(|&b| control(b))?;
+        return Some((at, u32::from(input[at])));
+    }
+    memchr::memmem::find_iter(input, b"\xEF\xBF")
+        .find(|&at| matches!(input.get(at + 2), Some(0xBE | 0xBF)))
+        .map(|at| (at, 0xFFFE + u32::from(input[at + 2] - 0xBE)))
 }
 
 /// Namespaces the decoder distinguishes.

@@ -40,6 +40,67 @@ fn refuses_dtds_and_undefined_entities() {
     );
 }
 
+/// XML's `Char` production holds for raw characters as for references: a NUL byte in a
+/// value was accepted while `&#0;` was refused.
+#[test]
+fn characters_xml_forbids_are_refused_raw_too() {
+    let get = |uri: &str| {
+        msg(&format!(
+            "<Get><CmdID>1</CmdID><Item><Target><LocURI>{uri}</LocURI></Target></Item></Get>"
+        ))
+    };
+    assert!(matches!(
+        decode(get("./a&#0;b").as_bytes()),
+        Err(DecodeError::Xml { .. })
+    ));
+    for (raw, code_point) in [
+        ("./a\0b", 0u32),
+        ("./a\u{1}b", 1),
+        ("./a\u{b}b", 0xB),
+        ("./a\u{1f}b", 0x1F),
+        ("./a\u{fffe}b", 0xFFFE),
+        ("./a\u{ffff}b", 0xFFFF),
+    ] {
+        let doc = get(raw);
+        let at = doc.find("./a").unwrap() as u64 + 3;
+        let err = decode(doc.as_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::NotXmlChar {
+                position: at,
+                code_point
+            },
+            "{raw:?}"
+        );
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+    }
+    // Anywhere: in an attribute value, a comment, CDATA.
+    for doc in [
+        msg(
+            "<Get><CmdID>1</CmdID><Meta><Type xmlns=\"syncml:metinf\" a=\"\0\">t</Type></Meta></Get>",
+        ),
+        msg("<!-- \u{1} --><Get><CmdID>1</CmdID></Get>"),
+        msg("<Get><CmdID>1</CmdID><Item><Data><![CDATA[\u{8}]]></Data></Item></Get>"),
+    ] {
+        assert!(
+            matches!(decode(doc.as_bytes()), Err(DecodeError::NotXmlChar { .. })),
+            "{doc}"
+        );
+    }
+    // Tab, line feed and carriage return, and the rest of Unicode, are characters.
+    let ok = dec(
+        "<Get><CmdID>1</CmdID><Item><Target><LocURI>./a\tb\u{fffd}\u{10000}</LocURI></Target></Item></Get>",
+    );
+    assert_eq!(
+        ok.body.commands[0].items()[0]
+            .target
+            .as_ref()
+            .unwrap()
+            .loc_uri,
+        "./a\tb\u{fffd}\u{10000}"
+    );
+}
+
 #[test]
 fn wbxml_empty_utf8_and_errors_map_to_status_codes() {
     let wbxml = [0x02u8, 0x00, 0x00, 0x6A, 0x1D, 0x2D];
