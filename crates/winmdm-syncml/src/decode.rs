@@ -320,6 +320,19 @@ fn first_non_xml_char(input: &[u8]) -> Option<(usize, u32)> {
         .map(|at| (at, 0xFFFE + u32::from(input[at + 2] - 0xBE)))
 }
 
+/// `ch`, a character reference's value, if XML's `Char` production allows it (a reference
+/// to a character a document may not contain is not well-formed either).
+fn xml_char(ch: char, position: usize) -> Result<char, DecodeError> {
+    let c = u32::from(ch);
+    if (c < 0x20 && !matches!(ch, '\t' | '\n' | '\r')) || matches!(c, 0xFFFE | 0xFFFF) {
+        return Err(DecodeError::NotXmlChar {
+            position: position as u64,
+            code_point: c,
+        });
+    }
+    Ok(ch)
+}
+
 /// Namespaces the decoder distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ns {
@@ -467,6 +480,10 @@ impl<'a> Decoder<'a> {
                 let value = attr
                     .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                     .map_err(|err| xml_err(start as u64, err))?;
+                // References in the value are resolved: check what they resolved to.
+                for ch in value.chars() {
+                    xml_char(ch, start)?;
+                }
                 if key == "xmlns" || key.starts_with("xmlns:") {
                     let declared_prefix = key.strip_prefix("xmlns:");
                     let declared_prefix: Option<&'a [u8]> = declared_prefix.map(|p| {
@@ -629,7 +646,10 @@ impl<'a> Decoder<'a> {
             Event::CData(t) => acc.push_str(&t.into_inner()),
             Event::GeneralRef(r) => {
                 let ch = if r.is_char_ref() {
-                    r.resolve_char_ref().map_err(|e| xml_err(start as u64, e))?
+                    r.resolve_char_ref()
+                        .map_err(|e| xml_err(start as u64, e))?
+                        .map(|ch| xml_char(ch, start))
+                        .transpose()?
                 } else {
                     predefined_entity(&r)
                 };
@@ -1092,8 +1112,11 @@ impl<'a> Decoder<'a> {
                 Event::GeneralRef(r) => {
                     text_chars = true;
                     let ch = if r.is_char_ref() {
+                        let at = reader.error_position();
                         r.resolve_char_ref()
-                            .map_err(|e| xml_err(reader.error_position(), e))?
+                            .map_err(|e| xml_err(at, e))?
+                            .map(|ch| xml_char(ch, at as usize))
+                            .transpose()?
                     } else {
                         predefined_entity(&r)
                     };

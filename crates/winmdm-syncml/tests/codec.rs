@@ -53,6 +53,34 @@ fn characters_xml_forbids_are_refused_raw_too() {
         decode(get("./a&#0;b").as_bytes()),
         Err(DecodeError::Xml { .. })
     ));
+    let attribute = msg(
+        "<Get><CmdID>1</CmdID><Item><Data xmlns:msft=\"http://schemas.microsoft.com/MobileDevice/MDM\" msft:originalerror=\"0x8&#1;\">1</Data></Item></Get>",
+    );
+    assert!(
+        matches!(
+            decode(attribute.as_bytes()),
+            Err(DecodeError::NotXmlChar { .. })
+        ),
+        "{attribute}"
+    );
+    for reference in ["&#1;", "&#x1F;", "&#xB;", "&#xFFFE;", "&#65535;"] {
+        let target = get(&format!("./a{reference}b"));
+        assert!(
+            matches!(
+                decode(target.as_bytes()),
+                Err(DecodeError::NotXmlChar { .. })
+            ),
+            "{reference}"
+        );
+        let data = msg(&format!(
+            "<Get><CmdID>1</CmdID><Item><Data>x{reference}</Data></Item></Get>"
+        ));
+        assert!(
+            matches!(decode(data.as_bytes()), Err(DecodeError::NotXmlChar { .. })),
+            "Data {reference}"
+        );
+    }
+    assert_eq!(dec("<Get><CmdID>1</CmdID><Item><Target><LocURI>./a&#9;&#xA;b</LocURI></Target></Item></Get>").body.commands.len(), 1);
     for (raw, code_point) in [
         ("./a\0b", 0u32),
         ("./a\u{1}b", 1),
