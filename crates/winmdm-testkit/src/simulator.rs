@@ -134,6 +134,12 @@ pub struct SimulatorConfig {
     /// opens its own connection (to spread a device's requests over load-balanced
     /// instances).
     pub reuse_connections: bool,
+    /// Write the device ID as published Windows 10/11 captures do — 32 hex digits of the
+    /// GUID's bytes in Windows' order (`DB257C3A08778F4FB61E2749066C1F27`) — in the
+    /// `DeviceID` context item, the CSR's DeviceID extension and the OMA-DM `Source`; the
+    /// token's `deviceid` claim stays the dashed GUID, as Entra writes it. Off by default
+    /// (the dashed GUID everywhere). `device_id` must be a GUID for this.
+    pub windows_device_id: bool,
     /// Enroll as a work account added by the user (`EnrollmentType` `Full`, a user
     /// certificate) instead of joining the device to Entra (`Device`, the default). The
     /// user's token then carries no `deviceid` claim: the `DeviceID` the request names is
@@ -161,6 +167,7 @@ impl SimulatorConfig {
             retry_for: Duration::ZERO,
             reuse_connections: true,
             work_account: false,
+            windows_device_id: false,
             key_pkcs8: None,
         }
     }
@@ -364,6 +371,15 @@ impl Simulator {
     /// The device's ID.
     pub fn device_id(&self) -> &str {
         &self.config.device_id
+    }
+
+    /// The device ID as the device writes it in its requests (see
+    /// [`SimulatorConfig::windows_device_id`]).
+    pub fn spelled_device_id(&self) -> String {
+        match winmdm_entra::DeviceId::parse(&self.config.device_id) {
+            Ok(id) if self.config.windows_device_id => id.to_windows_hex(),
+            _ => self.config.device_id.clone(),
+        }
     }
 
     /// Every mutation applied so far, as `Verb uri`.
@@ -1001,8 +1017,9 @@ impl Simulator {
     }
 
     async fn enroll(&mut self) -> StepResult {
-        let key = new_key_and_csr(&self.config.device_id, self.config.key_pkcs8.as_deref())
-            .map_err(Failure::new)?;
+        let spelled = self.spelled_device_id();
+        let key =
+            new_key_and_csr(&spelled, self.config.key_pkcs8.as_deref()).map_err(Failure::new)?;
         let hw = random_guid().replace('-', "").to_ascii_uppercase();
         let items = context_items(&[
             ("UXInitiated", "true"),
@@ -1012,7 +1029,7 @@ impl Simulator {
             ("OSEdition", "72"),
             ("DeviceName", &self.config.device_name),
             ("MAC", "00-15-5D-0A-1B-2C"),
-            ("DeviceID", &self.config.device_id),
+            ("DeviceID", &spelled),
             (
                 "EnrollmentType",
                 if self.config.work_account {
@@ -1046,12 +1063,13 @@ impl Simulator {
         let Some(id) = &self.identity else {
             return Err(Failure::new("not enrolled"));
         };
-        let key = new_key_and_csr(&self.config.device_id, None).map_err(Failure::new)?;
+        let spelled = self.spelled_device_id();
+        let key = new_key_and_csr(&spelled, None).map_err(Failure::new)?;
         let pkcs7 = renewal_pkcs7(&key.csr, &id.certificate, &id.key_pkcs8)?;
         let items = context_items(&[
             ("DeviceType", "CIMClient_Windows"),
             ("ApplicationVersion", &self.config.os_version),
-            ("DeviceID", &self.config.device_id),
+            ("DeviceID", &spelled),
         ]);
         let body = self.rst(
             "Renew",
@@ -1084,11 +1102,12 @@ impl Simulator {
     }
 
     async fn session(&mut self, first: Option<Command>) -> StepResult {
+        let spelled = self.spelled_device_id();
         let Some(id) = &self.identity else {
             return Err(Failure::new("not enrolled"));
         };
         let device = self.device.get_or_insert_with(|| {
-            let mut d = Device::new(&self.config.device_id, &id.dm_url).with_digest(
+            let mut d = Device::new(&spelled, &id.dm_url).with_digest(
                 &id.username,
                 &id.password,
                 id.nonce.clone(),

@@ -20,7 +20,7 @@ use winmdm_enroll::provisioning::{self, ProvisioningConfig};
 use winmdm_enroll::renewal::{self, RenewalPolicy};
 use winmdm_enroll::wstep::{self, EnrollmentKind, RequestType, RstRequest};
 use winmdm_enroll::{soap_response, xcep};
-use winmdm_entra::{EntraClaims, Validator};
+use winmdm_entra::{DeviceId, EntraClaims, Validator};
 use winmdm_graph::GraphClient;
 use winmdm_syncml::auth::Nonce;
 use winmdm_syncml::scope::{EnrollmentType, SessionUser};
@@ -34,7 +34,7 @@ use winmdm_tou::{Submission, SystemEntropy, Terms, TermsOfUse};
 use crate::config::Config;
 use crate::pki::Ca;
 use crate::store::{
-    CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite, Store,
+    CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite, Store, StoreError,
 };
 
 /// The largest request body accepted on the device endpoints.
@@ -141,6 +141,28 @@ impl App {
         tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(|e| crate::store::StoreError(format!("storage task: {e}")))
+    }
+
+    /// The device a management message's `Source` names: the record under that string, or,
+    /// since Windows writes its device ID as 32 hex digits while an Entra-joined device's
+    /// record is kept under the claim's dashed GUID, under the GUID it spells (see
+    /// [`winmdm_entra::DeviceId`]).
+    fn device_named_by(&self, source: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        if let Some(d) = self.store.device(source)? {
+            return Ok(Some(d));
+        }
+        for id in [DeviceId::parse(source), DeviceId::from_windows_hex(source)]
+            .into_iter()
+            .flatten()
+        {
+            let canonical = id.to_string();
+            if canonical != source
+                && let Some(d) = self.store.device(&canonical)?
+            {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
     }
 
     async fn validate(&self, jwt: Option<&str>) -> Result<EntraClaims, EnrollError> {
@@ -499,7 +521,7 @@ impl App {
         let Ok(message) = winmdm_syncml::decode(body) else {
             return respond(StatusCode::BAD_REQUEST, None, Vec::new());
         };
-        let device_id = message
+        let source = message
             .header
             .source
             .as_ref()
@@ -510,11 +532,13 @@ impl App {
             tracing::error!(error = %e, "storage");
             respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new())
         };
-        let device = match self.store.device(&device_id) {
+        // Only a lookup: the record's own credentials or certificate authenticate below.
+        let device = match self.device_named_by(&source) {
             Ok(Some(d)) => d,
             Ok(None) => return respond(StatusCode::UNAUTHORIZED, None, Vec::new()),
             Err(e) => return unavailable(&e),
         };
+        let device_id = device.device_id.clone();
         let stored = match self.store.session(&device_id, &session_id) {
             Ok(s) => s,
             Err(e) => return unavailable(&e),

@@ -926,3 +926,70 @@ fn a_superseded_certificate_no_longer_renews() {
         assert_eq!(after.certificate, current.certificate, "nothing changed");
     });
 }
+
+/// Windows writes its `DeviceID` (context item, CSR extension, OMA-DM `Source`) as 32 hex
+/// digits of the GUID's bytes in its own order; Entra's `deviceid` claim is the dashed
+/// GUID. Such a device enrolls under the claim, is managed, renews, is reported to Graph
+/// under the GUID, and unenrolls. (Real devices were refused: the IDs were compared as
+/// strings.)
+#[test]
+fn a_device_that_spells_its_id_as_windows_does_enrolls_and_is_managed() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    let mut c = config(&dir);
+    c.admin_secret = Some(Secret("admin".into()));
+    rt.block_on(async {
+        let running = start(c).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut dc = device_config(&running, &authority);
+        dc.windows_device_id = true;
+        dc.unenroll = false;
+        let claim = dc.device_id.clone();
+        let mut sim = Simulator::new(dc);
+        let spelled = sim.spelled_device_id();
+        assert_eq!(spelled.len(), 32);
+        assert!(!spelled.contains('-') && !spelled.eq_ignore_ascii_case(&claim.replace('-', "")));
+        let plan = sim.plan();
+        steps(&mut sim, &plan).await;
+        let record = running.app.store.device(&claim).unwrap().unwrap();
+        assert_eq!(record.certificate, sim.certificate().unwrap());
+        assert!(record.last_checkin.is_some(), "managed");
+        // Reported to Graph under the GUID.
+        let graph = running.graph.as_ref().unwrap();
+        let object_id = simulator::random_guid();
+        graph.add_device(EmulatedDevice {
+            tenant_id: entra::CONTOSO.id.into(),
+            object_id: object_id.clone(),
+            device_id: claim.clone(),
+            display_name: "WINDOWS-SPELLING".into(),
+            is_compliant: None,
+            is_managed: None,
+        });
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let resp = http
+            .put(format!("{}/devices/{claim}/compliance", running.admin_url))
+            .bearer_auth("admin")
+            .header("content-type", "application/json")
+            .body(r#"{"compliant":true}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+        let seen = graph.device(entra::CONTOSO.id, &object_id).unwrap();
+        assert_eq!(
+            (seen.is_managed, seen.is_compliant),
+            (Some(true), Some(true))
+        );
+        steps(&mut sim, &["management: unenroll 1226"]).await;
+        assert!(
+            running
+                .app
+                .store
+                .device(&claim)
+                .unwrap()
+                .unwrap()
+                .unenrolled_at
+                .is_some()
+        );
+    });
+}
