@@ -688,12 +688,7 @@ fn repeated_message_gets_the_same_reply_and_nothing_twice() {
     assert_eq!(no.message.body.commands.len(), 1);
     assert!(no.end.is_none());
     assert_eq!(s.state().ended(), None);
-    // Same MsgID, different content: refused.
-    assert!(matches!(
-        s.receive(msg(1).alert(AlertCode::SESSION_ABORT).build(), 12),
-        Err(SessionError::MsgIdReused(_))
-    ));
-    // Continue; an older message is stale.
+    // Continue; the same MsgID with other content is refused, an older one is stale.
     let (_, _) = handle(
         &mut s,
         msg(2)
@@ -703,9 +698,15 @@ fn repeated_message_gets_the_same_reply_and_nothing_twice() {
         13,
     );
     assert!(matches!(
-        s.receive(msg(1).alert_1201().alert_1201().build(), 14),
+        s.receive(msg(2).alert(AlertCode::SESSION_ABORT).build(), 14),
+        Err(SessionError::MsgIdReused(_))
+    ));
+    assert!(matches!(
+        s.receive(msg(0).alert_1201().build(), 14),
         Err(SessionError::StaleMessage { .. })
     ));
+    // (MsgID 1 with other content starts a new session: see
+    // `a_reused_session_id_starts_a_new_session`.)
     // Another session or device is refused.
     let other = MessageBuilder::new("8", 3, DEVICE, SERVER).build();
     assert!(!s.accepts(&other));
@@ -1345,4 +1346,103 @@ fn long_client_uris_do_not_push_replies_over_maxmsgsize() {
         panic!()
     };
     assert!(h.target_ref.is_empty() && h.chal.is_some());
+}
+
+/// Windows' SessionID is a small counter: it restarts after a reboot and wraps at 256, so
+/// a stored state may meet a new session's first message with its own SessionID. That
+/// message starts a new session — after an interrupted session (what it left is handed
+/// back), after an ended one, and after an idle-expired one — and the new session
+/// authenticates from scratch.
+#[test]
+fn a_reused_session_id_starts_a_new_session() {
+    // Interrupted: the device rebooted after message 2.
+    let mut s = cert_session(SessionConfig::new(EnrollmentType::Device).with_idle_timeout(600));
+    s.queue(QueuedCommand::new("a", Command::get(1u32, ["./A"])))
+        .unwrap();
+    let (_, _) = handle(&mut s, msg(1).alert_1201().build(), 1000);
+    s.queue(QueuedCommand::new("later", Command::get(1u32, ["./B"])))
+        .unwrap();
+    let Inbound::Authenticate(step) = s
+        .receive(msg(1).alert_1201().alert_1201().build(), 1010)
+        .unwrap()
+    else {
+        panic!("a new session")
+    };
+    let left = step.restarted().cloned().expect("the old session's end");
+    assert_eq!(left.reason, EndReason::Restarted);
+    assert_eq!(left.unanswered, ["a"]);
+    assert_eq!(
+        left.unsent
+            .iter()
+            .map(|q| q.tag.as_str())
+            .collect::<Vec<_>>(),
+        ["later"]
+    );
+    let Authenticated::Yes(mut ex) = step.decide(Verdict::Certificate, nonce(9)) else {
+        panic!()
+    };
+    assert!(matches!(
+        ex.poll_event(),
+        Some(Event::SessionStarted { .. })
+    ));
+    let reply = ex.reply();
+    assert_eq!(
+        reply.message.header.msg_id, "1",
+        "the server counts from 1 again"
+    );
+    // (The old session's commands were handed back, so this one has nothing to send.)
+
+    // Ended: the session completed; the next one reuses its SessionID.
+    let mut s = cert_session(SessionConfig::new(EnrollmentType::Device));
+    let (_, r) = handle(&mut s, msg(1).alert_1201().build(), 10);
+    assert!(r.end.is_some(), "nothing to do: it ended");
+    let Inbound::Authenticate(step) = s
+        .receive(msg(1).alert_1201().alert_1201().build(), 20)
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(step.restarted().is_none(), "it had ended already");
+    assert!(matches!(
+        step.decide(Verdict::Certificate, nonce(9)),
+        Authenticated::Yes(_)
+    ));
+
+    // Idle-expired: past the timeout, the first message of a new session starts it.
+    let mut s = cert_session(SessionConfig::new(EnrollmentType::Device).with_idle_timeout(60));
+    s.queue(QueuedCommand::new("a", Command::get(1u32, ["./A"])))
+        .unwrap();
+    let (_, _) = handle(&mut s, msg(1).alert_1201().build(), 1000);
+    let (events, _) = handle(&mut s, msg(1).alert_1201().alert_1201().build(), 5000);
+    assert!(matches!(events[0], Event::SessionStarted { .. }));
+
+    // The new session must authenticate: a refused one changes nothing for the vendor to
+    // store (the caller keeps the stored state), and it is not a way around the lockout.
+    let mut config = SessionConfig::new(EnrollmentType::Device);
+    config.max_auth_failures = 2;
+    let mut s = Session::new(config, nonce(1));
+    // Each guess is a new first message (not a repeat of the last one).
+    let wrong = |guess: &str| {
+        msg(1)
+            .alert_1201()
+            .cred(winmdm_syncml::auth::md5_cred(DEVICE, guess, &nonce(1)))
+            .build()
+    };
+    for (guess, expected_refusal) in [("guess-1", false), ("guess-2", true)] {
+        let Inbound::Authenticate(step) = s.receive(wrong(guess), 10).unwrap() else {
+            panic!()
+        };
+        let outcome = step.decide(
+            Verdict::Digest {
+                username: DEVICE,
+                password: "s3cret",
+            },
+            nonce(5),
+        );
+        match outcome {
+            Authenticated::Refused(r) if expected_refusal => assert!(r.end.is_some()),
+            Authenticated::Challenged(_) if !expected_refusal => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }

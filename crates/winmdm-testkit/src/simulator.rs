@@ -357,6 +357,14 @@ impl Simulator {
         self.token = token.to_owned();
     }
 
+    /// Restarts the device, as after a reboot: its OMA-DM client starts over (SessionID
+    /// counting from 1 again, no session in progress; a session it was in stays open on
+    /// the server). The step `management: reboot mid-session` sends a session's first
+    /// message, takes the server's commands, and reboots before answering them.
+    pub fn reboot(&mut self) {
+        self.device = None;
+    }
+
     /// A copy of the enrolled identity (key, certificate, management account), if any.
     pub fn saved_identity(&self) -> Option<Identity> {
         self.identity.clone()
@@ -741,10 +749,15 @@ impl Simulator {
             "discovery: Discover" => self.discover().await,
             "policy: GetPolicies" => self.policies().await,
             "enrollment: RST" => self.enroll().await,
-            n if n.starts_with("management: session") => self.session(None).await,
+            n if n.starts_with("management: session") => self.session(None, None).await,
+            "management: reboot mid-session" => {
+                let step = self.session(None, Some(1)).await;
+                self.reboot();
+                step
+            }
             "renewal: RST Renew" => self.renew().await,
             "management: unenroll 1226" => {
-                self.session(Some(winmdm_syncml::alerts::unenroll_request(0u32)))
+                self.session(Some(winmdm_syncml::alerts::unenroll_request(0u32)), None)
                     .await
             }
             _ => Err(Failure::new(format!("unknown step {name}"))),
@@ -1101,7 +1114,9 @@ impl Simulator {
         ))
     }
 
-    async fn session(&mut self, first: Option<Command>) -> StepResult {
+    /// One management session; with `stop_after`, the device stops after that many
+    /// messages were answered, leaving the session open on the server.
+    async fn session(&mut self, first: Option<Command>, stop_after: Option<u32>) -> StepResult {
         let spelled = self.spelled_device_id();
         let Some(id) = &self.identity else {
             return Err(Failure::new("not enrolled"));
@@ -1178,7 +1193,13 @@ impl Simulator {
                 return Err(Failure::new("no device"));
             };
             match device.respond(&server) {
-                Some(next) => message = next,
+                Some(next) if stop_after.is_none_or(|n| round_trips < n) => message = next,
+                Some(_) => {
+                    return Ok((
+                        Some(status),
+                        format!("stopped after {round_trips} messages, the session still open"),
+                    ));
+                }
                 None => break,
             }
         }

@@ -126,17 +126,10 @@ impl Endpoint {
             .and_then(|state| Session::restore(state).ok());
         let mut session = match restored {
             Some(s) => s,
-            None => {
-                let mut s = Session::new(
-                    SessionConfig::new(EnrollmentType::Device),
-                    creds.nonce.clone(),
-                );
-                let swv = QueuedCommand::new("swv", Command::get(1u32, ["./DevDetail/SwV"]));
-                if s.queue(swv).is_err() {
-                    return plain(StatusCode::INTERNAL_SERVER_ERROR);
-                }
-                s
-            }
+            None => Session::new(
+                SessionConfig::new(EnrollmentType::Device),
+                creds.nonce.clone(),
+            ),
         };
         let verdict = Verdict::Digest {
             username: &creds.username,
@@ -152,6 +145,17 @@ impl Endpoint {
                 match step.decide(verdict, nonce) {
                     Authenticated::Yes(mut exchange) => {
                         while let Some(event) = exchange.poll_event() {
+                            // Work for the session is queued when it starts (a SessionID
+                            // the device reuses starts a new session too).
+                            if let Event::SessionStarted { .. } = event {
+                                let swv = QueuedCommand::new(
+                                    "swv",
+                                    Command::get(1u32, ["./DevDetail/SwV"]),
+                                );
+                                if exchange.queue(swv).is_err() {
+                                    return plain(StatusCode::INTERNAL_SERVER_ERROR);
+                                }
+                            }
                             if let Event::Results { results, .. } = event {
                                 for v in results.values {
                                     println!("{device_id}: {} = {}", v.uri, v.data);

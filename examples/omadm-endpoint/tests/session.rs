@@ -110,3 +110,41 @@ fn unknown_devices_and_wbxml_are_refused_without_a_trace() {
     let resp = post(&url, b"not syncml".to_vec(), winmdm_syncml::CONTENT_TYPE);
     assert_eq!(resp.status(), 400);
 }
+
+/// Windows' SessionID is an 8-bit counter: the 257th session reuses the first one's ID,
+/// whose ended state this endpoint still holds. Every session is served (it refused every
+/// session from the 257th on).
+#[test]
+fn session_ids_wrap_without_refusals() {
+    let endpoint = Endpoint::new();
+    let nonce = Nonce::from_bytes(vec![5; 16]);
+    endpoint.add_device(
+        "dev-wrap",
+        DeviceCredentials {
+            username: "u".into(),
+            password: "p".into(),
+            nonce: nonce.clone(),
+        },
+    );
+    let url = start(endpoint.clone());
+    let mut device = Device::new("dev-wrap", &url).with_digest("u", "p", nonce);
+    device.set_node("./DevDetail/SwV", "10.0.26100.2605");
+    for session in 1..=300 {
+        let mut msg = device.start_session();
+        for _ in 0..10 {
+            let resp = post(
+                &url,
+                winmdm_syncml::encode(&msg).into_bytes(),
+                winmdm_syncml::CONTENT_TYPE,
+            );
+            assert_eq!(resp.status(), 200, "session {session}");
+            let reply = winmdm_syncml::decode(resp.body()).unwrap();
+            match device.respond(&reply) {
+                Some(next) => msg = next,
+                None => break,
+            }
+        }
+        assert!(device.session_over(), "session {session}");
+    }
+    assert_eq!(endpoint.results().len(), 300);
+}

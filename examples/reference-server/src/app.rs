@@ -594,8 +594,26 @@ impl App {
             }
             Ok(Inbound::Expired(reply)) => reply,
             Ok(Inbound::Authenticate(step)) => {
+                // A new session under the SessionID of one the device abandoned (a reboot,
+                // a wrapped counter): that one's commands go back to the queue — those never
+                // sent, and those sent but never answered, since the device restarted before
+                // it answered them (the commit carries this, so only if this message
+                // authenticates).
+                let restarted: Vec<i64> = step.restarted().map_or_else(Vec::new, |end| {
+                    end.unsent
+                        .iter()
+                        .map(|q| q.tag.as_str())
+                        .chain(end.unanswered.iter().map(String::as_str))
+                        .filter_map(tag_id)
+                        .collect()
+                });
                 match step.decide(verdict, Nonce::from_bytes(random::<16>().to_vec())) {
                     Authenticated::Yes(mut exchange) => {
+                        if !restarted.is_empty() {
+                            tracing::info!(device = %device_id, session = %session_id,
+                                requeued = restarted.len(), "session restarted by the device");
+                        }
+                        commit.requeue.extend(restarted);
                         let mut check_in = CheckIn {
                             at: now(),
                             login_status: None,
@@ -683,7 +701,9 @@ impl App {
         commit.nonce = reply.next_nonce.as_ref().map(Nonce::to_b64);
         commit.session = match &reply.end {
             Some(end) => {
-                commit.requeue = end.unsent.iter().filter_map(|q| tag_id(&q.tag)).collect();
+                commit
+                    .requeue
+                    .extend(end.unsent.iter().filter_map(|q| tag_id(&q.tag)));
                 if version.is_some() {
                     SessionWrite::Delete
                 } else {

@@ -993,3 +993,53 @@ fn a_device_that_spells_its_id_as_windows_does_enrolls_and_is_managed() {
         );
     });
 }
+
+/// Windows' SessionID is a small counter that restarts after a reboot: a device that
+/// rebooted in the middle of a session starts a new one under the same SessionID. It is
+/// served (not refused with 400), and the commands the abandoned session carried are sent
+/// again. Then the counter wraps at 256 across 300 sessions without a refusal.
+#[test]
+fn a_device_that_reboots_mid_session_and_wraps_its_session_id_is_served() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let store = running.app.store.clone();
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, ENROLL).await;
+        let id = sim.device_id().to_owned();
+        // Session 1 takes the initial commands; the device reboots before answering them.
+        steps(&mut sim, &["management: reboot mid-session"]).await;
+        assert!(
+            store
+                .commands(&id)
+                .unwrap()
+                .iter()
+                .any(|c| c.state == "sent")
+        );
+        // After the reboot the user signs in again: a new token, so the new session's
+        // first message is not a repeat of the abandoned one's.
+        let later = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 5;
+        let token = entra::AccessToken::v2(&entra::CONTOSO, &entra::ALICE)
+            .claim("deviceid", id.as_str())
+            .issued_at(later)
+            .signed_with(running.entra.as_ref().unwrap().active_key())
+            .sign();
+        sim.set_user_token(&token);
+        steps(&mut sim, &["management: session 1"]).await;
+        // The abandoned session's commands are delivered again.
+        steps(&mut sim, &["management: session 2"]).await;
+        let commands = store.commands(&id).unwrap();
+        assert!(commands.iter().all(|c| c.state == "done"), "{commands:#?}");
+        // 300 more sessions: the SessionID wraps at 256.
+        for _ in 0..300 {
+            let step = sim.step("management: session").await;
+            assert!(step.outcome.is_ok(), "{step}");
+        }
+    });
+}

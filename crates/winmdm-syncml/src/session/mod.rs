@@ -30,6 +30,18 @@
 //!    session is over — a [`SessionEnd`] listing what was not sent or not answered.
 //!    Store [`Session::state`] (or drop it when the session ended).
 //!
+//! # SessionIDs are reused
+//!
+//! Windows' `SessionID` is a small counter: it wraps (8 bits are allowed) and restarts
+//! after a reboot, and other clients send `1` every time. So a stored state may meet the
+//! first message (`MsgID` 1) of a new session under its own SessionID. Unless that message
+//! repeats the last one, it starts a new session on the same state — whether the old one
+//! ended, expired or was interrupted — from the device's current nonce, and it must
+//! authenticate like any first message (the failure count carries over: restarting is no
+//! way around the lockout). For an old session that had not ended,
+//! [`AuthStep::restarted`] hands back what it left (queue its commands again). Queue a new
+//! session's work when [`Event::SessionStarted`] arrives, not when a state is created.
+//!
 //! If the exchange is dropped before [`Exchange::reply`], the session is unchanged: a
 //! retried request is processed afresh (events are therefore delivered at least once;
 //! [`Event`]s that carry client data name the message they came from).
@@ -244,6 +256,10 @@ pub enum EndReason {
     AuthenticationFailed,
     /// The vendor denied the device ([`Verdict::Deny`]).
     Denied,
+    /// The device started a new session with this one's `SessionID` before it ended (it
+    /// restarted its counters, as Windows does after a reboot or when its 8-bit SessionID
+    /// wraps): see [`AuthStep::restarted`].
+    Restarted,
 }
 
 /// What was left when a session ended.
@@ -660,6 +676,7 @@ pub struct AuthStep<'s> {
     now: u64,
     fingerprint: String,
     repeat: bool,
+    restarted: Option<SessionEnd>,
 }
 
 /// A processed client message: events to drain, commands to queue, then the reply.
@@ -838,17 +855,43 @@ impl Session {
             });
         }
         let fp = fingerprint(&message);
+        let repeat = st
+            .last
+            .as_ref()
+            .is_some_and(|l| l.msg_id.as_str() == h.msg_id.trim() && l.fingerprint == fp);
+        if repeat {
+            return Ok(Inbound::Authenticate(AuthStep {
+                session: self,
+                message,
+                now,
+                fingerprint: fp,
+                repeat: true,
+                restarted: None,
+            }));
+        }
+        // A first message (MsgID 1) that is not a repeat, on a state that has seen messages:
+        // the device started a new session with the same SessionID (a small counter that
+        // restarts after a reboot and wraps). The old session ends here; the new one starts
+        // from the device's current nonce and must authenticate like any other.
+        if st.last.is_some() && msg_number(&h.msg_id) == Some(1) {
+            let restarted =
+                (st.ended().is_none()).then(|| end_session(&mut self.state, EndReason::Restarted));
+            let failures = self.state.auth.failures;
+            let fresh = Self::new(self.state.config.clone(), self.state.auth.nonce.clone());
+            self.state = fresh.state;
+            // Restarting is no way around the lockout.
+            self.state.auth.failures = failures;
+            return Ok(Inbound::Authenticate(AuthStep {
+                session: self,
+                message,
+                now,
+                fingerprint: fp,
+                repeat: false,
+                restarted,
+            }));
+        }
         if let Some(last) = &st.last {
             if last.msg_id.as_str() == h.msg_id.trim() {
-                if last.fingerprint == fp {
-                    return Ok(Inbound::Authenticate(AuthStep {
-                        session: self,
-                        message,
-                        now,
-                        fingerprint: fp,
-                        repeat: true,
-                    }));
-                }
                 return Err(SessionError::MsgIdReused(last.msg_id.to_string()));
             }
             if let (Some(prev), Some(cur)) = (msg_number(&last.msg_id), msg_number(&h.msg_id))
@@ -881,6 +924,7 @@ impl Session {
             now,
             fingerprint: fp,
             repeat: false,
+            restarted: None,
         }))
     }
 
@@ -1024,6 +1068,15 @@ impl<'s> AuthStep<'s> {
         &self.message
     }
 
+    /// When this message started a new session with the `SessionID` of one that had not
+    /// ended (the device restarted its counters: a reboot mid-session, or its 8-bit
+    /// SessionID wrapped onto an interrupted session), what the old session left: queue
+    /// its `unsent` commands again. The restart is part of this message: like everything
+    /// else it counts only if the message authenticates (store nothing otherwise).
+    pub fn restarted(&self) -> Option<&SessionEnd> {
+        self.restarted.as_ref()
+    }
+
     /// Applies the vendor's decision. `fresh_nonce` (16 random bytes from a CSPRNG) becomes
     /// the device's next digest nonce when one is sent (a challenge, or `NextNonce` after
     /// a successful digest authentication); it is unused otherwise.
@@ -1034,6 +1087,7 @@ impl<'s> AuthStep<'s> {
             now,
             fingerprint,
             repeat,
+            restarted: _,
         } = self;
         let prior = session.state.auth.method;
         let cred = message.header.cred.as_deref();
