@@ -35,6 +35,27 @@ fn post(url: &str, body: Vec<u8>, content_type: &str) -> http::Response<Vec<u8>>
     .unwrap()
 }
 
+/// Runs one whole session of `device` against `url`: every answer is a `200` SyncML
+/// message, and the session ends within ten messages.
+fn run_session(device: &mut Device, url: &str) {
+    let mut msg = device.start_session();
+    for _ in 0..10 {
+        let resp = post(
+            url,
+            winmdm_syncml::encode(&msg).into_bytes(),
+            winmdm_syncml::CONTENT_TYPE,
+        );
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], winmdm_syncml::CONTENT_TYPE);
+        let reply = winmdm_syncml::decode(resp.body()).unwrap();
+        match device.respond(&reply) {
+            Some(next) => msg = next,
+            None => break,
+        }
+    }
+    assert!(device.session_over());
+}
+
 #[test]
 fn a_session_gets_the_queued_result() {
     let endpoint = Endpoint::new();
@@ -50,22 +71,7 @@ fn a_session_gets_the_queued_result() {
     let url = start(endpoint.clone());
     let mut device = Device::new("dev-1", &url).with_digest("u1", "p1", nonce);
     device.set_node("./DevDetail/SwV", "10.0.26100.2605");
-    let mut msg = device.start_session();
-    for _ in 0..10 {
-        let resp = post(
-            &url,
-            winmdm_syncml::encode(&msg).into_bytes(),
-            winmdm_syncml::CONTENT_TYPE,
-        );
-        assert_eq!(resp.status(), 200);
-        assert_eq!(resp.headers()["content-type"], winmdm_syncml::CONTENT_TYPE);
-        let reply = winmdm_syncml::decode(resp.body()).unwrap();
-        match device.respond(&reply) {
-            Some(next) => msg = next,
-            None => break,
-        }
-    }
-    assert!(device.session_over());
+    run_session(&mut device, &url);
     assert_eq!(
         endpoint.results(),
         [(
@@ -75,19 +81,7 @@ fn a_session_gets_the_queued_result() {
         )]
     );
     // A second session authenticates with the rotated nonce.
-    let mut msg = device.start_session();
-    for _ in 0..10 {
-        let resp = post(
-            &url,
-            winmdm_syncml::encode(&msg).into_bytes(),
-            winmdm_syncml::CONTENT_TYPE,
-        );
-        let reply = winmdm_syncml::decode(resp.body()).unwrap();
-        match device.respond(&reply) {
-            Some(next) => msg = next,
-            None => break,
-        }
-    }
+    run_session(&mut device, &url);
     assert_eq!(endpoint.results().len(), 2);
 }
 
@@ -129,22 +123,8 @@ fn session_ids_wrap_without_refusals() {
     let url = start(endpoint.clone());
     let mut device = Device::new("dev-wrap", &url).with_digest("u", "p", nonce);
     device.set_node("./DevDetail/SwV", "10.0.26100.2605");
-    for session in 1..=300 {
-        let mut msg = device.start_session();
-        for _ in 0..10 {
-            let resp = post(
-                &url,
-                winmdm_syncml::encode(&msg).into_bytes(),
-                winmdm_syncml::CONTENT_TYPE,
-            );
-            assert_eq!(resp.status(), 200, "session {session}");
-            let reply = winmdm_syncml::decode(resp.body()).unwrap();
-            match device.respond(&reply) {
-                Some(next) => msg = next,
-                None => break,
-            }
-        }
-        assert!(device.session_over(), "session {session}");
+    for _ in 1..=300 {
+        run_session(&mut device, &url);
     }
     assert_eq!(endpoint.results().len(), 300);
 }
