@@ -1,48 +1,48 @@
-//! Entra device IDs, compared as GUIDs whatever their spelling.
-//!
-//! One device ID reaches an MDM in several spellings:
-//!
-//! | where | spelling | example |
-//! |---|---|---|
-//! | the token's `deviceid` claim, Graph's `deviceId` | dashed, lower case | `3a7c25db-7708-4f8f-b61e-2749066c1f27` |
-//! | registry values, `StringFromGUID2` | braced, upper case | `{3A7C25DB-7708-4F8F-B61E-2749066C1F27}` |
-//! | tools that drop the dashes (.NET's `"N"` format) | 32 hex digits, text order | `3A7C25DB77084F8FB61E2749066C1F27` |
-//! | Windows' `DeviceID` context item and CSR extension, as published Windows 10/11 captures read | 32 hex digits of the GUID's bytes as Windows stores them: the first three fields little-endian | `DB257C3A08778F4FB61E2749066C1F27` |
-//!
-//! All four name the same GUID. The last one is why this type exists: read in text order,
-//! the published capture's `DB257C3A08778F4FB61E2749066C1F27` would be a GUID of version 8;
-//! read as Windows' in-memory bytes it is `3a7c25db-7708-4f8f-b61e-2749066c1f27`, a random
-//! (version 4, RFC 4122 variant) GUID like every Entra device ID.
-//!
-//! So the rules are:
-//!
-//! * [`DeviceId::parse`] reads the dashed and braced spellings, and 32 hex digits **in
-//!   text order**: a string on its own is read the way it is written.
-//! * [`DeviceId::from_windows_hex`] reads 32 hex digits as Windows' in-memory bytes.
-//! * [`DeviceId::is_named_by`] answers whether a spelling a request carries names a device
-//!   ID already known from verified evidence (the token's claim): dashed, braced, or 32 hex
-//!   digits in either order. The comparison cannot be steered: both readings are derived
-//!   from the verified ID, so no string names two different verified devices unless their
-//!   IDs are each other's byte swap, which [`DeviceId::is_named_by`] then accepts for both
-//!   (documented and tested).
-//! * [`Display`](std::fmt::Display) writes the claim's spelling (dashed, lower case), which
-//!   is also what Graph's `devices(deviceId='…')` key takes.
-//!
-//! ```
-//! use winmdm_entra::DeviceId;
-//!
-//! let claim = DeviceId::parse("3a7c25db-7708-4f8f-b61e-2749066c1f27")?;
-//! assert!(claim.is_named_by("DB257C3A08778F4FB61E2749066C1F27")); // Windows' CSR extension
-//! assert!(claim.is_named_by("{3A7C25DB-7708-4F8F-B61E-2749066C1F27}"));
-//! assert!(!claim.is_named_by("0f3e7c2a-5b64-4a19-9d2e-7c8b1a6f4e33"));
-//! assert_eq!(claim, DeviceId::from_windows_hex("DB257C3A08778F4FB61E2749066C1F27")?);
-//! assert_eq!(claim.to_string(), "3a7c25db-7708-4f8f-b61e-2749066c1f27");
-//! # Ok::<(), winmdm_entra::DeviceIdError>(())
-//! ```
+//! Entra device IDs, compared as GUIDs whatever their spelling (see [`DeviceId`]).
 
 use std::fmt;
 
-/// An Entra device ID: a GUID (16 bytes in text order), compared as one.
+/// An Entra device ID: a GUID (16 bytes in text order), compared as one whatever its spelling.
+///
+/// One device ID reaches an MDM in several spellings:
+///
+/// | where | spelling | example |
+/// |---|---|---|
+/// | the token's `deviceid` claim, Graph's `deviceId` | dashed, lower case | `3a7c25db-7708-4f8f-b61e-2749066c1f27` |
+/// | registry values, `StringFromGUID2` | braced, upper case | `{3A7C25DB-7708-4F8F-B61E-2749066C1F27}` |
+/// | tools that drop the dashes (.NET's `"N"` format) | 32 hex digits, text order | `3A7C25DB77084F8FB61E2749066C1F27` |
+/// | Windows' `DeviceID` context item and CSR extension, as published Windows 10/11 captures read | 32 hex digits of the GUID's bytes as Windows stores them: the first three fields little-endian | `DB257C3A08778F4FB61E2749066C1F27` |
+///
+/// All four name the same GUID. The last one is why this type exists: read in text order,
+/// the published capture's `DB257C3A08778F4FB61E2749066C1F27` would be a GUID of version 8;
+/// read as Windows' in-memory bytes it is `3a7c25db-7708-4f8f-b61e-2749066c1f27`, a random
+/// (version 4, RFC 4122 variant) GUID like every Entra device ID.
+///
+/// So the rules are:
+///
+/// * [`DeviceId::parse`] reads the dashed and braced spellings, and 32 hex digits **in
+///   text order**: a string on its own is read the way it is written.
+/// * [`DeviceId::from_windows_hex`] reads 32 hex digits as Windows' in-memory bytes.
+/// * [`DeviceId::is_named_by`] answers whether a spelling a request carries names a device
+///   ID already known from verified evidence (the token's claim): dashed, braced, or 32 hex
+///   digits in either order. The comparison cannot be steered: both readings are derived
+///   from the verified ID, so no string names two different verified devices unless their
+///   IDs are each other's byte swap, which [`DeviceId::is_named_by`] then accepts for both
+///   (documented and tested).
+/// * [`Display`](std::fmt::Display) writes the claim's spelling (dashed, lower case), which
+///   is also what Graph's `devices(deviceId='…')` key takes.
+///
+/// ```
+/// use winmdm_entra::DeviceId;
+///
+/// let claim = DeviceId::parse("3a7c25db-7708-4f8f-b61e-2749066c1f27")?;
+/// assert!(claim.is_named_by("DB257C3A08778F4FB61E2749066C1F27")); // Windows' CSR extension
+/// assert!(claim.is_named_by("{3A7C25DB-7708-4F8F-B61E-2749066C1F27}"));
+/// assert!(!claim.is_named_by("0f3e7c2a-5b64-4a19-9d2e-7c8b1a6f4e33"));
+/// assert_eq!(claim, DeviceId::from_windows_hex("DB257C3A08778F4FB61E2749066C1F27")?);
+/// assert_eq!(claim.to_string(), "3a7c25db-7708-4f8f-b61e-2749066c1f27");
+/// # Ok::<(), winmdm_entra::DeviceIdError>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceId([u8; 16]);
 
@@ -50,7 +50,7 @@ pub struct DeviceId([u8; 16]);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeviceIdError {
-    /// Not one of the accepted spellings (see the [module docs](self)).
+    /// Not one of the accepted spellings (see [`DeviceId`]).
     #[error("not a GUID (8-4-4-4-12 hex digits, braced or not, or 32 hex digits)")]
     NotAGuid,
 }
@@ -104,7 +104,7 @@ impl DeviceId {
     }
 
     /// Whether `spelling` names this device ID: the dashed or braced spelling, or 32 hex
-    /// digits in text order or in Windows' in-memory order (see the module docs).
+    /// digits in text order or in Windows' in-memory order (see [`DeviceId`]).
     pub fn is_named_by(&self, spelling: &str) -> bool {
         Self::parse(spelling).is_ok_and(|id| id == *self)
             || Self::from_windows_hex(spelling).is_ok_and(|id| id == *self)
