@@ -286,9 +286,30 @@ enum TokenCommand {
         /// Validate as of this time (Unix seconds) instead of now.
         #[arg(long)]
         now: Option<u64>,
+        /// Whose tokens to accept: a signed-in user's (what an MDM receives), an
+        /// application's (app-only, such as a Graph token), or either.
+        #[arg(long, value_enum, default_value = "users")]
+        principals: PrincipalsArg,
         /// The token, or - to read it from standard input.
         token: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PrincipalsArg {
+    Users,
+    Applications,
+    Any,
+}
+
+impl From<PrincipalsArg> for winmdm_entra::Principals {
+    fn from(p: PrincipalsArg) -> Self {
+        match p {
+            PrincipalsArg::Users => Self::Users,
+            PrincipalsArg::Applications => Self::Applications,
+            PrincipalsArg::Any => Self::Any,
+        }
+    }
 }
 
 fn read_token(arg: &str) -> Result<String, String> {
@@ -330,6 +351,7 @@ fn token_command(command: TokenCommand) -> ExitCode {
             scopes,
             allow_v1,
             now,
+            principals,
             token: arg,
         } => {
             let result = read_token(&arg).and_then(|t| {
@@ -341,6 +363,7 @@ fn token_command(command: TokenCommand) -> ExitCode {
                     scopes,
                     allow_v1,
                     now,
+                    principals: principals.into(),
                 };
                 token::validate(&t, &options).map_err(|e| format!("{}: {e}", e.code()))
             });

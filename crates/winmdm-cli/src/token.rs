@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rustls_pki_types::UnixTime;
 use serde_json::{Value, json};
-use winmdm_entra::{Error, KeyCache, KeySource, Policy, TokenVersion, Validator};
+use winmdm_entra::{Error, KeyCache, KeySource, Policy, Principals, TokenVersion, Validator};
 
 /// The v2 issuer template of the global Entra cloud.
 pub const V2_ISSUER_TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
@@ -80,6 +80,9 @@ pub struct ValidateOptions {
     pub allow_v1: bool,
     /// Validation time, Unix seconds (default: now).
     pub now: Option<u64>,
+    /// Whose tokens are accepted (signed-in users' by default, as an MDM needs; app-only
+    /// tokens such as Graph's with [`Principals::Applications`]).
+    pub principals: Principals,
 }
 
 /// Validates `token` against a fixed JWKS and the global Entra issuers, returning the
@@ -109,6 +112,7 @@ pub fn validate(token: &str, options: &ValidateOptions) -> Result<String, Error>
     for scope in &options.scopes {
         builder = builder.require_scope(scope.clone());
     }
+    builder = builder.principals(options.principals);
     let validator = Validator::new(builder.build()?, Arc::new(KeyCache::new(sources)));
     let now = options.now.map_or_else(UnixTime::now, |s| {
         UnixTime::since_unix_epoch(Duration::from_secs(s))

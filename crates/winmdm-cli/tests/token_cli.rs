@@ -152,3 +152,29 @@ fn validate_fetches_jwks_from_a_url() {
     assert!(ok, "{out}{err}");
     assert_eq!(emu.requests().len(), 1);
 }
+
+/// App-only tokens are refused unless asked for: an MDM only ever receives users' tokens,
+/// but a vendor debugging its Graph token can say `--principals applications`.
+#[test]
+fn validate_refuses_app_only_tokens_unless_asked() {
+    let app = AccessToken::app_only(&CONTOSO, tk::MDM_APP_ID, tk::MDM_APP_ID, &[])
+        .claim(
+            "iss",
+            format!("https://login.microsoftonline.com/{}/v2.0", CONTOSO.id),
+        )
+        .claim("ver", "2.0")
+        .sign();
+    let (ok, out, err) = validate(&app, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        format!("{out}{err}").contains("principal_not_allowed"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = validate(&app, &["--principals", "applications"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"identity_type\": \"app\""), "{out}");
+    // And the other way round.
+    let user = AccessToken::v2(&CONTOSO, &ALICE).sign();
+    assert!(!validate(&user, &["--principals", "applications"]).0);
+    assert!(validate(&user, &["--principals", "any"]).0);
+}
