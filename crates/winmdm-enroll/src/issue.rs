@@ -73,7 +73,8 @@ pub struct PendingIssuance {
     pub template: CertificateTemplate,
     /// `Full` or `Device`.
     pub kind: EnrollmentKind,
-    /// The device ID (context item and CSR agree).
+    /// The device ID (context item, CSR and token claim agree): the claim's when there is
+    /// one; a GUID dashed and in lower case, whatever the request's spelling.
     pub device_id: Option<String>,
     /// The request's `MessageID` (for `RelatesTo`).
     pub relates_to: Option<String>,
@@ -161,18 +162,27 @@ pub fn begin(
     ))
 }
 
-/// The device ID the request names, checked: with a token claim, the claim (in its own
-/// spelling) when the context item and the CSR extension name the same GUID in any of the
-/// spellings Windows uses (see [`winmdm_entra::DeviceId`]); without one, the context item
-/// (else the CSR extension) when the two name the same GUID. IDs that are not GUIDs must
-/// be equal but for ASCII case.
+/// The device ID the request names, checked: with a token claim, the claim when the
+/// context item and the CSR extension name the same GUID in any of the spellings Windows
+/// uses (see [`winmdm_entra::DeviceId`]); without one, the context item (else the CSR
+/// extension) when the two name the same GUID. IDs that are not GUIDs must be equal but
+/// for ASCII case. A GUID comes back dashed and in lower case.
 fn agreed_device_id(
     claim: Option<&str>,
     named: [Option<&str>; 2],
 ) -> Result<Option<String>, EnrollError> {
     let named: Vec<&str> = named.into_iter().flatten().collect();
     let same = same_device_id;
-    let reference = claim.or(named.first().copied());
+    // Without a claim, read from an unambiguous spelling when there is one (32 hex digits
+    // have two readings; a dashed or braced GUID has one).
+    let reference = claim
+        .or_else(|| {
+            named
+                .iter()
+                .find(|n| DeviceId::from_windows_hex(n).is_err() && DeviceId::parse(n).is_ok())
+                .copied()
+        })
+        .or(named.first().copied());
     if let Some(reference) = reference
         && let Some(other) = named.iter().find(|n| !same(reference, n))
     {
@@ -180,7 +190,10 @@ fn agreed_device_id(
             "device IDs disagree: {reference:?} and {other:?}"
         )));
     }
-    Ok(reference.map(str::to_owned))
+    // One spelling per device: a GUID is kept in the claim's form (dashed, lower case; a
+    // lone string read in text order), so that spellings of one ID cannot make several
+    // records; anything else as written.
+    Ok(reference.map(|r| DeviceId::parse(r).map_or_else(|_| r.to_owned(), |id| id.to_string())))
 }
 
 /// Whether two device-ID spellings name one device: equal but for ASCII case, or one GUID

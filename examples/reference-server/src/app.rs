@@ -276,6 +276,28 @@ impl App {
         } else {
             Replace::SameOwner
         };
+        // 32 hex digits without a claim have a second reading (Windows' byte order): a
+        // record under that one belongs to its owner too.
+        if replace == Replace::SameOwner
+            && let Some(alias) = req
+                .context
+                .device_id()
+                .and_then(|raw| DeviceId::from_windows_hex(raw).ok())
+                .map(|id| id.to_string())
+                .filter(|alias| *alias != device_id)
+        {
+            let other = self
+                .store
+                .device(&alias)
+                .map_err(|e| EnrollError::Internal(e.to_string()))?;
+            if other.is_some_and(|d| !replace.allows(&d.tenant_id, &d.user_oid, &record)) {
+                tracing::warn!(device = %alias, tenant = %claims.tenant_id, user = %claims.object_id,
+                    "enrollment refused: the device ID is enrolled by another user");
+                return Err(EnrollError::Authorization(
+                    "this device is enrolled by another user".into(),
+                ));
+            }
+        }
         crash_point("enroll:before-store");
         let outcome = self
             .db(move |s| s.enroll(&stored, &initial, now(), replace))

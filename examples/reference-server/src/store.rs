@@ -287,7 +287,9 @@ impl From<serde_json::Error> for CommitError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replace {
     /// The device ID is verified (the token's `deviceid` claim, which Entra vouches for):
-    /// the device itself re-enrolls, whoever enrolled it before.
+    /// the device itself re-enrolls, whichever user of its tenant enrolled it before. Never
+    /// across tenants: a device registered in another tenant has another ID, so a record of
+    /// another tenant is never replaced.
     VerifiedDevice,
     /// The device ID is only the request's word (a work account's `DeviceID`): an
     /// existing record is replaced only by an enrollment of the same tenant and user.
@@ -298,7 +300,7 @@ impl Replace {
     /// Whether an enrollment of `new` may replace a record of `tenant_id` / `user_oid`.
     pub fn allows(self, tenant_id: &str, user_oid: &str, new: &DeviceRecord) -> bool {
         match self {
-            Self::VerifiedDevice => true,
+            Self::VerifiedDevice => tenant_id == new.tenant_id,
             Self::SameOwner => tenant_id == new.tenant_id && user_oid == new.user_oid,
         }
     }

@@ -740,13 +740,39 @@ fn enrolling_with_another_users_device_id_takes_nothing_over() {
         );
 
         // Bob (another tenant) and the guest (another user of Alice's tenant) name her
-        // device's ID in their own work-account enrollments.
+        // device's ID in their own work-account enrollments, in every spelling of it; and
+        // Bob with a token whose deviceid claim names it (a device of another tenant).
+        let guid = winmdm_entra::DeviceId::parse(&id).unwrap();
+        let spellings = [
+            id.clone(),
+            id.to_ascii_uppercase(),
+            id.replace('-', ""),
+            format!("{{{}}}", id.to_ascii_uppercase()),
+        ];
+        let devices_before = store.devices().unwrap().len();
+        let mut attempts = Vec::new();
         for (tenant, attacker) in [
             (&entra::FABRIKAM, &entra::BOB),
             (&entra::CONTOSO, &entra::GUEST),
         ] {
+            for spelling in &spellings {
+                let mut cfg = alice.clone();
+                cfg.token = user(tenant, attacker);
+                cfg.device_id.clone_from(spelling);
+                attempts.push(cfg);
+            }
+            // Windows' byte order of the same GUID.
             let mut cfg = alice.clone();
             cfg.token = user(tenant, attacker);
+            cfg.windows_device_id = true;
+            attempts.push(cfg);
+        }
+        let mut claimed = alice.clone();
+        claimed.token = user(&entra::FABRIKAM, &entra::BOB);
+        claimed.work_account = false;
+        attempts.push(claimed);
+        for cfg in attempts {
+            let attacker = format!("{:?} {}", cfg.token, cfg.device_id);
             let mut sim = Simulator::new(cfg);
             steps(&mut sim, &ENROLL[..ENROLL.len() - 1]).await;
             let rst = sim.step("enrollment: RST").await;
@@ -760,12 +786,13 @@ fn enrolling_with_another_users_device_id_takes_nothing_over() {
                 store.commands(&id).unwrap(),
                 store.traces_of(&id).unwrap(),
             );
-            assert_eq!(
-                after, before,
-                "{} changed the victim's record",
-                attacker.upn
-            );
+            assert_eq!(after, before, "{attacker} changed the victim's record");
         }
+        assert_eq!(
+            store.devices().unwrap().len(),
+            devices_before,
+            "no alias records of {guid} either"
+        );
 
         // Alice's device still works, and gets her queued command.
         steps(&mut victim, &["management: session 2"]).await;

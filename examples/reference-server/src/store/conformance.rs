@@ -140,7 +140,20 @@ pub fn replacement_needs_the_owner(store: &dyn Store) {
         );
         assert_eq!(after, before, "a refused enrollment changes nothing");
     }
-    // The device itself, proven by a verified device ID, re-enrolls whoever enrolled it.
+    // A verified device ID never replaces another tenant's record either.
+    assert_eq!(
+        s.enroll(&other_tenant, &[], 13, Replace::VerifiedDevice)
+            .unwrap(),
+        Enrolled::OwnedByAnother
+    );
+    let after = (
+        s.device("d3").unwrap(),
+        s.commands("d3").unwrap(),
+        s.traces_of("d3").unwrap(),
+    );
+    assert_eq!(after, before);
+    // The device itself, proven by a verified device ID, re-enrolls whichever user of its
+    // tenant enrolled it.
     assert_eq!(
         s.enroll(&other_user, &[], 13, Replace::VerifiedDevice)
             .unwrap(),
