@@ -140,6 +140,11 @@ pub struct SimulatorConfig {
     /// token's `deviceid` claim stays the dashed GUID, as Entra writes it. Off by default
     /// (the dashed GUID everywhere). `device_id` must be a GUID for this.
     pub windows_device_id: bool,
+    /// The OMA-DM `SyncHdr/Source` to send instead of the device ID, as some independent
+    /// clients do (a random `imei:<uuid>` each session); `None` (the default): the device
+    /// ID. Takes effect when the device's OMA-DM client starts (after enrollment or a
+    /// [`Simulator::reboot`]).
+    pub management_source: Option<String>,
     /// Enroll as a work account added by the user (`EnrollmentType` `Full`, a user
     /// certificate) instead of joining the device to Entra (`Device`, the default). The
     /// user's token then carries no `deviceid` claim: the `DeviceID` the request names is
@@ -167,6 +172,7 @@ impl SimulatorConfig {
             retry_for: Duration::ZERO,
             reuse_connections: true,
             work_account: false,
+            management_source: None,
             windows_device_id: false,
             key_pkcs8: None,
         }
@@ -1117,7 +1123,11 @@ impl Simulator {
     /// One management session; with `stop_after`, the device stops after that many
     /// messages were answered, leaving the session open on the server.
     async fn session(&mut self, first: Option<Command>, stop_after: Option<u32>) -> StepResult {
-        let spelled = self.spelled_device_id();
+        let spelled = self
+            .config
+            .management_source
+            .clone()
+            .unwrap_or_else(|| self.spelled_device_id());
         let Some(id) = &self.identity else {
             return Err(Failure::new("not enrolled"));
         };

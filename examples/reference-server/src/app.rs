@@ -554,11 +554,39 @@ impl App {
             tracing::error!(error = %e, "storage");
             respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new())
         };
-        // Only a lookup: the record's own credentials or certificate authenticate below.
-        let device = match self.device_named_by(&source) {
-            Ok(Some(d)) => d,
-            Ok(None) => return respond(StatusCode::UNAUTHORIZED, None, Vec::new()),
-            Err(e) => return unavailable(&e),
+        // A client certificate this server issued, current for a device, says which device
+        // this is, whatever `Source` says (some clients write a random one each session).
+        // Otherwise `Source` only finds the record: its own credentials or certificate
+        // authenticate below.
+        let by_certificate = match peer {
+            Some(der) => {
+                let thumbprint = provisioning::thumbprint(der);
+                match self.store.device_by_certificate(&thumbprint) {
+                    Ok(found) => found.filter(|d| d.thumbprint == thumbprint),
+                    Err(e) => return unavailable(&e),
+                }
+            }
+            None => None,
+        };
+        let device = match by_certificate {
+            Some(d) => {
+                if !d.device_id.eq_ignore_ascii_case(&source)
+                    && !DeviceId::parse(&d.device_id).is_ok_and(|id| id.is_named_by(&source))
+                {
+                    tracing::info!(device = %d.device_id, source = %source,
+                        "the message's Source differs from its certificate's device: the certificate decides");
+                }
+                d
+            }
+            None => match self.device_named_by(&source) {
+                Ok(Some(d)) => d,
+                Ok(None) => {
+                    tracing::info!(source = %source, certificate = peer.is_some(),
+                        "management message refused: no enrolled device for it");
+                    return respond(StatusCode::UNAUTHORIZED, None, Vec::new());
+                }
+                Err(e) => return unavailable(&e),
+            },
         };
         let device_id = device.device_id.clone();
         let stored = match self.store.session(&device_id, &session_id) {

@@ -1070,3 +1070,54 @@ fn a_device_that_reboots_mid_session_and_wraps_its_session_id_is_served() {
         }
     });
 }
+
+/// Independent clients write a random `Source` (`imei:<uuid>`) each session: a client
+/// certificate this server issued identifies the device instead (it got HTTP 401). A
+/// `Source` naming another enrolled device does not reach that device either: the
+/// certificate decides.
+#[test]
+fn the_certificate_identifies_the_device_whatever_source_says() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let store = running.app.store.clone();
+        let mut other = Simulator::new(device_config(&running, &authority));
+        steps(&mut other, ENROLL).await;
+        let other_id = other.device_id().to_owned();
+        let other_before = (
+            store.device(&other_id).unwrap(),
+            store.commands(&other_id).unwrap(),
+        );
+        for source in [
+            format!("imei:{}", simulator::random_guid()),
+            other_id.clone(),
+        ] {
+            let mut c = device_config(&running, &authority);
+            c.management_source = Some(source.clone());
+            let mut sim = Simulator::new(c);
+            steps(&mut sim, ENROLL).await;
+            steps(&mut sim, &["management: session 1"]).await;
+            let id = sim.device_id();
+            let record = store.device(id).unwrap().unwrap();
+            assert!(record.last_checkin.is_some(), "{source}: its own record");
+            assert!(
+                store
+                    .commands(id)
+                    .unwrap()
+                    .iter()
+                    .all(|c| c.state == "done"),
+                "{source}: its own commands"
+            );
+            if source != other_id {
+                assert_eq!(store.traces_of(&source).unwrap(), 0, "{source}");
+            }
+        }
+        let other_after = (
+            store.device(&other_id).unwrap(),
+            store.commands(&other_id).unwrap(),
+        );
+        assert_eq!(other_after, other_before, "the named device is untouched");
+    });
+}
