@@ -176,12 +176,7 @@ fn agreed_device_id(
     // Without a claim, read from an unambiguous spelling when there is one (32 hex digits
     // have two readings; a dashed or braced GUID has one).
     let reference = claim
-        .or_else(|| {
-            named
-                .iter()
-                .find(|n| DeviceId::from_windows_hex(n).is_err() && DeviceId::parse(n).is_ok())
-                .copied()
-        })
+        .or_else(|| named.iter().find(|n| DeviceId::is_unambiguous(n)).copied())
         .or(named.first().copied());
     if let Some(reference) = reference
         && let Some(other) = named.iter().find(|n| !same(reference, n))
@@ -200,11 +195,7 @@ fn agreed_device_id(
 /// named by both (32 hex digits have two readings, text order and Windows' byte order; a
 /// dashed or braced spelling has one).
 pub(crate) fn same_device_id(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
-        || [DeviceId::parse(a), DeviceId::from_windows_hex(a)]
-            .into_iter()
-            .flatten()
-            .any(|id| id.is_named_by(b))
+    a.eq_ignore_ascii_case(b) || DeviceId::readings(a).any(|id| id.is_named_by(b))
 }
 
 /// Appends `secs` as an RFC 3339 UTC time with milliseconds (`2026-01-02T03:04:05.000Z`).

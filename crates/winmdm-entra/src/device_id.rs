@@ -106,8 +106,24 @@ impl DeviceId {
     /// Whether `spelling` names this device ID: the dashed or braced spelling, or 32 hex
     /// digits in text order or in Windows' in-memory order (see [`DeviceId`]).
     pub fn is_named_by(&self, spelling: &str) -> bool {
-        Self::parse(spelling).is_ok_and(|id| id == *self)
-            || Self::from_windows_hex(spelling).is_ok_and(|id| id == *self)
+        Self::readings(spelling).any(|id| id == *self)
+    }
+
+    /// Every GUID `spelling` can name: one for the dashed and braced spellings, two for 32
+    /// hex digits (text order first, then Windows' in-memory order; the same one when the
+    /// swap changes nothing), none for anything else.
+    pub fn readings(spelling: &str) -> impl Iterator<Item = Self> {
+        let text = Self::parse(spelling).ok();
+        let windows = Self::from_windows_hex(spelling)
+            .ok()
+            .filter(|w| Some(*w) != text);
+        text.into_iter().chain(windows)
+    }
+
+    /// Whether `spelling` names exactly one GUID (dashed or braced): 32 hex digits are
+    /// ambiguous between text order and Windows' order.
+    pub fn is_unambiguous(spelling: &str) -> bool {
+        Self::readings(spelling).count() == 1 && Self::from_windows_hex(spelling).is_err()
     }
 
     /// 32 upper-case hex digits in Windows' in-memory order: how Windows writes the
@@ -269,6 +285,24 @@ mod tests {
         assert!(a.is_named_by(CAPTURE) && b.is_named_by(CAPTURE));
         // The dashed and braced spellings are never ambiguous.
         assert!(!a.is_named_by(&b.to_string()) && !b.is_named_by(&a.to_string()));
+    }
+
+    #[test]
+    fn readings_of_each_spelling() {
+        let text = DeviceId::parse(CAPTURE).unwrap();
+        let windows = DeviceId::from_windows_hex(CAPTURE).unwrap();
+        assert_eq!(
+            DeviceId::readings(CAPTURE).collect::<Vec<_>>(),
+            [text, windows]
+        );
+        let dashed = windows.to_string();
+        assert_eq!(DeviceId::readings(&dashed).collect::<Vec<_>>(), [windows]);
+        assert!(DeviceId::is_unambiguous(&dashed));
+        assert!(!DeviceId::is_unambiguous(CAPTURE));
+        assert_eq!(DeviceId::readings("urn:uuid:x").count(), 0);
+        // A GUID its own byte swap (symmetric fields) has one reading.
+        let same = "00000000000000000123456789abcdef";
+        assert_eq!(DeviceId::readings(same).count(), 1);
     }
 
     #[test]

@@ -151,10 +151,7 @@ impl App {
         if let Some(d) = self.store.device(source)? {
             return Ok(Some(d));
         }
-        for id in [DeviceId::parse(source), DeviceId::from_windows_hex(source)]
-            .into_iter()
-            .flatten()
-        {
+        for id in DeviceId::readings(source) {
             let canonical = id.to_string();
             if canonical != source
                 && let Some(d) = self.store.device(&canonical)?
