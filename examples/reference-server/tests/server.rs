@@ -66,6 +66,17 @@ fn device_config(running: &Running, authority: &str) -> SimulatorConfig {
     c
 }
 
+/// `user` of `tenant` signing in at the emulator at `authority` (password grant).
+fn signed_in(authority: &str, tenant: &entra::Tenant, user: &entra::User) -> TokenSource {
+    TokenSource::Password {
+        authority: authority.to_owned(),
+        tenant: tenant.id.into(),
+        username: user.upn.into(),
+        password: entra::USER_PASSWORD.into(),
+        scope: format!("{}/.default", entra::MDM_APP_ID),
+    }
+}
+
 /// Runs `steps` of the simulator's plan, asserting each succeeds.
 async fn steps(sim: &mut Simulator, steps: &[&'static str]) {
     for name in steps {
@@ -233,13 +244,7 @@ fn refused_devices_leave_no_trace() {
 
         // A user of a tenant that is not allowed: no certificate, no device.
         let mut fabrikam = device_config(&running, &authority);
-        fabrikam.token = TokenSource::Password {
-            authority: authority.clone(),
-            tenant: entra::FABRIKAM.id.into(),
-            username: entra::BOB.upn.into(),
-            password: entra::USER_PASSWORD.into(),
-            scope: format!("{}/.default", entra::MDM_APP_ID),
-        };
+        fabrikam.token = signed_in(&authority, &entra::FABRIKAM, &entra::BOB);
         let bob_device = fabrikam.device_id.clone();
         let transcript = simulator::run(fabrikam, |_| {}).await;
         assert!(!transcript.succeeded());
@@ -705,13 +710,7 @@ fn enrolling_with_another_users_device_id_takes_nothing_over() {
         let running = start(c).await.unwrap();
         let authority = running.entra.as_ref().unwrap().base_url().to_owned();
         let store = running.app.store.clone();
-        let user = |tenant: &entra::Tenant, u: &entra::User| TokenSource::Password {
-            authority: authority.clone(),
-            tenant: tenant.id.into(),
-            username: u.upn.into(),
-            password: entra::USER_PASSWORD.into(),
-            scope: format!("{}/.default", entra::MDM_APP_ID),
-        };
+        let user = |tenant: &entra::Tenant, u: &entra::User| signed_in(&authority, tenant, u);
 
         // Alice adds her work account on her device and is managed.
         let mut alice = device_config(&running, &authority);
