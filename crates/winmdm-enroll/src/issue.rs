@@ -51,6 +51,18 @@ pub struct Requester {
     pub token_device_id: Option<String>,
 }
 
+impl Requester {
+    /// The requester a validated Entra token names: its UPN and `deviceid` claim. Prefer
+    /// this to filling the fields by hand: only verified claims should decide what a
+    /// certificate says.
+    pub fn from_verified(claims: &winmdm_entra::Verified<winmdm_entra::EntraClaims>) -> Self {
+        Self {
+            upn: claims.upn.clone(),
+            token_device_id: claims.device_id.clone(),
+        }
+    }
+}
+
 /// The certificate to sign: every field from server policy, the key from the CSR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateTemplate {

@@ -42,6 +42,7 @@ pub mod fixtures;
 pub mod graph;
 pub mod loopback;
 pub mod pki;
+pub mod requests;
 pub mod samples;
 #[cfg(feature = "emulator")]
 mod serve;

@@ -623,18 +623,7 @@ fn new_key_and_csr(device_id: &str, existing: Option<&[u8]>) -> Result<NewKey, S
     })
 }
 
-fn context_items(items: &[(&str, &str)]) -> String {
-    items
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<ac:ContextItem Name=\"{}\"><ac:Value>{}</ac:Value></ac:ContextItem>",
-                soap::escape(k),
-                soap::escape(v)
-            )
-        })
-        .collect()
-}
+use crate::requests::context_items;
 
 impl Simulator {
     fn client(&self, identity: bool) -> Result<reqwest::Client, Failure> {
@@ -957,19 +946,11 @@ impl Simulator {
     }
 
     fn security_header(&self) -> String {
-        format!(
-            r#"<wsse:Security s:mustUnderstand="1"><wsse:BinarySecurityToken ValueType="urn:ietf:params:oauth:token-type:jwt" EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary">{}</wsse:BinarySecurityToken></wsse:Security>"#,
-            STANDARD.encode(&self.token)
-        )
+        crate::requests::security_header(&self.token)
     }
 
     async fn policies(&mut self) -> StepResult {
-        let body = format!(
-            r#"<s:Envelope xmlns:a="http://www.w3.org/2005/08/addressing" xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><s:Header><a:Action s:mustUnderstand="1">http://schemas.microsoft.com/windows/pki/2009/01/enrollmentpolicy/IPolicy/GetPolicies</a:Action><a:MessageID>urn:uuid:{}</a:MessageID><a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo><a:To s:mustUnderstand="1">{}</a:To>{}</s:Header><s:Body><GetPolicies xmlns="http://schemas.microsoft.com/windows/pki/2009/01/enrollmentpolicy"><client><lastUpdate xsi:nil="true" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/><preferredLanguage xsi:nil="true" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/></client><requestFilter xsi:nil="true" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/></GetPolicies></s:Body></s:Envelope>"#,
-            random_guid(),
-            soap::escape(&self.policy_url),
-            self.security_header()
-        );
+        let body = crate::requests::get_policies(&self.policy_url, &self.token);
         let (status, resp) = self.soap(&self.policy_url.clone(), body, false).await?;
         let env = soap::envelope(&resp, &soap::Limits::default())
             .map_err(|e| Failure::http(status, format!("GetPoliciesResponse: {e}")))?;
@@ -997,12 +978,7 @@ impl Simulator {
         header: &str,
         items: &str,
     ) -> String {
-        format!(
-            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://www.w3.org/2005/08/addressing" xmlns:u="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wst="http://docs.oasis-open.org/ws-sx/ws-trust/200512" xmlns:ac="http://schemas.xmlsoap.org/ws/2006/12/authorization"><s:Header><a:Action s:mustUnderstand="1">http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RST/wstep</a:Action><a:MessageID>urn:uuid:{}</a:MessageID><a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo><a:To s:mustUnderstand="1">{}</a:To>{header}</s:Header><s:Body><wst:RequestSecurityToken><wst:TokenType>http://schemas.microsoft.com/5.0.0.0/ConfigurationManager/Enrollment/DeviceEnrollmentToken</wst:TokenType><wst:RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/{request_type}</wst:RequestType><wsse:BinarySecurityToken ValueType="{value_type}" EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary">{}</wsse:BinarySecurityToken><ac:AdditionalContext xmlns="http://schemas.xmlsoap.org/ws/2006/12/authorization">{items}</ac:AdditionalContext></wst:RequestSecurityToken></s:Body></s:Envelope>"#,
-            random_guid(),
-            soap::escape(&self.enrollment_url),
-            STANDARD.encode(token),
-        )
+        crate::requests::rst(&self.enrollment_url, request_type, value_type, token, header, items)
     }
 
     fn installed(&mut self, status: u16, resp: &[u8], key: NewKey) -> Result<String, Failure> {
