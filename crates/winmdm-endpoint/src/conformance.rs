@@ -8,10 +8,10 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+use crate::commands::CommandSpec;
 use crate::store::{
     Admission, CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite, Store,
 };
-use crate::commands::CommandSpec;
 
 /// A device record for tests.
 pub fn device(id: &str) -> DeviceRecord {
@@ -336,7 +336,8 @@ pub fn device_cap(store: &dyn Store) {
     };
     for id in ["d5-a", "d5-b"] {
         assert_eq!(
-            s.enroll(&mine(id), &[], 10, capped(Replace::SameOwner)).unwrap(),
+            s.enroll(&mine(id), &[], 10, capped(Replace::SameOwner))
+                .unwrap(),
             Enrolled::Stored
         );
     }
@@ -345,10 +346,15 @@ pub fn device_cap(store: &dyn Store) {
             .unwrap(),
         Enrolled::CapReached
     );
-    assert_eq!(s.traces_of("d5-c").unwrap(), 0, "a refused enrollment leaves nothing");
+    assert_eq!(
+        s.traces_of("d5-c").unwrap(),
+        0,
+        "a refused enrollment leaves nothing"
+    );
     // Re-enrolling a device the user has is not a new device.
     assert_eq!(
-        s.enroll(&mine("d5-b"), &[], 11, capped(Replace::SameOwner)).unwrap(),
+        s.enroll(&mine("d5-b"), &[], 11, capped(Replace::SameOwner))
+            .unwrap(),
         Enrolled::Stored
     );
     // Another user of the tenant, and the same object ID in another tenant, are not capped
@@ -372,12 +378,14 @@ pub fn device_cap(store: &dyn Store) {
     bye.unenrolled_at = Some(13);
     s.commit(&bye).unwrap();
     assert_eq!(
-        s.enroll(&mine("d5-c"), &[], 14, capped(Replace::SameOwner)).unwrap(),
+        s.enroll(&mine("d5-c"), &[], 14, capped(Replace::SameOwner))
+            .unwrap(),
         Enrolled::Stored
     );
     // No cap, no limit.
     assert_eq!(
-        s.enroll(&mine("d5-f"), &[], 15, Replace::SameOwner.into()).unwrap(),
+        s.enroll(&mine("d5-f"), &[], 15, Replace::SameOwner.into())
+            .unwrap(),
         Enrolled::Stored
     );
 }

@@ -23,7 +23,9 @@ use winmdm_syncml::session::{
     Authenticated, Event, Inbound, QueuedCommand, Session, SessionConfig, SessionState, Verdict,
 };
 use winmdm_syncml::{CONTENT_TYPE, CONTENT_TYPE_WBXML};
-use winmdm_tou::{Entropy, EntropyUnavailable, Keyring, Submission, SystemEntropy, Terms, TermsOfUse};
+use winmdm_tou::{
+    Entropy, EntropyUnavailable, Keyring, Submission, SystemEntropy, Terms, TermsOfUse,
+};
 
 use crate::config::{EndpointConfig, TermsOfUseBlob};
 use crate::store::{
@@ -323,7 +325,9 @@ impl Endpoint {
         };
         let method = &request.method;
         let allowed = match route {
-            Route::TermsOfUse | Route::Discovery => *method == Method::GET || *method == Method::POST,
+            Route::TermsOfUse | Route::Discovery => {
+                *method == Method::GET || *method == Method::POST
+            }
             Route::Policy | Route::Enrollment | Route::Management => *method == Method::POST,
         };
         if !allowed {
@@ -348,11 +352,10 @@ impl Endpoint {
             (Route::Discovery, false) => Handled::Response(self.discover(body)),
             (Route::Policy, _) => self.policy(body, input),
             (Route::Enrollment, _) => self.enrollment(body, input),
-            (Route::Management, _) => {
-                Handled::Response(self.management(request, body, input).unwrap_or_else(|r| {
-                    r.to_response()
-                }))
-            }
+            (Route::Management, _) => Handled::Response(
+                self.management(request, body, input)
+                    .unwrap_or_else(|r| r.to_response()),
+            ),
         }
     }
 
@@ -384,25 +387,37 @@ impl Endpoint {
 
     /// A user's token, verified: signature, issuer, tenant, audience, lifetime, a user
     /// (never an application), and the required scope.
-    fn verify_user(&self, jwt: Option<&str>, now: u64) -> Result<Verified<EntraClaims>, TokenOutcome> {
-        let jwt = jwt.ok_or_else(|| {
-            TokenOutcome::Refused(EnrollError::Authentication("no token".into()))
-        })?;
+    fn verify_user(
+        &self,
+        jwt: Option<&str>,
+        now: u64,
+    ) -> Result<Verified<EntraClaims>, TokenOutcome> {
+        let jwt = jwt
+            .ok_or_else(|| TokenOutcome::Refused(EnrollError::Authentication("no token".into())))?;
         let claims = match self.validator.validate(jwt, at(now)) {
             Ok(c) => c,
-            Err(winmdm_entra::Error::UnknownKid { .. } | winmdm_entra::Error::KeysUnavailable { .. })
-                if crate::keys::is_due(self.key_cache(), at(now)) =>
-            {
+            Err(
+                winmdm_entra::Error::UnknownKid { .. }
+                | winmdm_entra::Error::KeysUnavailable { .. },
+            ) if crate::keys::is_due(self.key_cache(), at(now)) => {
                 return Err(TokenOutcome::RefreshKeys);
             }
-            Err(e @ (winmdm_entra::Error::TenantNotAllowed { .. }
-            | winmdm_entra::Error::PrincipalNotAllowed { .. })) => {
-                return Err(TokenOutcome::Refused(EnrollError::Authorization(e.to_string())));
+            Err(
+                e @ (winmdm_entra::Error::TenantNotAllowed { .. }
+                | winmdm_entra::Error::PrincipalNotAllowed { .. }),
+            ) => {
+                return Err(TokenOutcome::Refused(EnrollError::Authorization(
+                    e.to_string(),
+                )));
             }
             Err(e) if e.kind() == winmdm_entra::ErrorKind::Backend => {
                 return Err(TokenOutcome::Refused(EnrollError::Internal(e.to_string())));
             }
-            Err(e) => return Err(TokenOutcome::Refused(EnrollError::Authentication(e.to_string()))),
+            Err(e) => {
+                return Err(TokenOutcome::Refused(EnrollError::Authentication(
+                    e.to_string(),
+                )));
+            }
         };
         if let Some(scope) = &self.config.required_scope
             && !claims.has_scope(scope)
@@ -421,9 +436,10 @@ impl Endpoint {
         // token itself and answers its failures; the scope is the endpoint's rule.
         let now = input.now;
         let scope_missing = match bearer(request).map(|jwt| self.validator.validate(jwt, at(now))) {
-            Some(Err(winmdm_entra::Error::UnknownKid { .. } | winmdm_entra::Error::KeysUnavailable { .. }))
-                if crate::keys::is_due(self.key_cache(), at(now)) =>
-            {
+            Some(Err(
+                winmdm_entra::Error::UnknownKid { .. }
+                | winmdm_entra::Error::KeysUnavailable { .. },
+            )) if crate::keys::is_due(self.key_cache(), at(now)) => {
                 return Handled::RefreshKeys;
             }
             Some(Ok(claims)) => self
@@ -435,18 +451,25 @@ impl Endpoint {
         };
         let mut rng = self.entropy.lock().unwrap_or_else(PoisonError::into_inner);
         let rng: &mut dyn Entropy = &mut **rng;
-        Handled::Response(wire::with_length(match self.tou.begin(request, input.now, rng) {
-            Ok(ctx) if scope_missing => {
-                tracing::info!(tenant = %ctx.tenant_id(), user = %ctx.object_id(),
+        Handled::Response(wire::with_length(
+            match self.tou.begin(request, input.now, rng) {
+                Ok(ctx) if scope_missing => {
+                    tracing::info!(tenant = %ctx.tenant_id(), user = %ctx.object_id(),
                     "terms of use refused: the token lacks the required scope");
-                self.tou.deny(&ctx, rng)
-            }
-            Ok(ctx) => self.tou.terms_page(&ctx, &self.terms, input.now, rng),
-            Err(r) => r,
-        }))
+                    self.tou.deny(&ctx, rng)
+                }
+                Ok(ctx) => self.tou.terms_page(&ctx, &self.terms, input.now, rng),
+                Err(r) => r,
+            },
+        ))
     }
 
-    fn terms_of_use_form(&self, request: &Parts, body: &[u8], input: Input<'_>) -> Response<Vec<u8>> {
+    fn terms_of_use_form(
+        &self,
+        request: &Parts,
+        body: &[u8],
+        input: Input<'_>,
+    ) -> Response<Vec<u8>> {
         let mut rng = self.entropy.lock().unwrap_or_else(PoisonError::into_inner);
         let rng: &mut dyn Entropy = &mut **rng;
         wire::with_length(match self.tou.resume(request, body, input.now, rng) {
@@ -732,9 +755,7 @@ impl Endpoint {
     /// tenant, with the required scope; anything else leaves the session without a user.
     fn session_user(&self, device: &DeviceRecord, jwt: &str, now: u64) -> Option<SessionUser> {
         match self.verify_user(Some(jwt), now) {
-            Ok(v) if v.tenant_id.eq_ignore_ascii_case(&device.tenant_id) => {
-                Some(user_of(&v))
-            }
+            Ok(v) if v.tenant_id.eq_ignore_ascii_case(&device.tenant_id) => Some(user_of(&v)),
             Ok(_) => {
                 tracing::warn!(device = %device.device_id, "AADUserToken of another tenant ignored");
                 None

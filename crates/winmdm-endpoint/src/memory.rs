@@ -139,8 +139,7 @@ impl Store for MemoryStore {
             .values()
             .find(|d| {
                 d.thumbprint == thumbprint
-                    || (d.previous_thumbprint.as_deref() == Some(thumbprint)
-                        && !d.certificate_used)
+                    || (d.previous_thumbprint.as_deref() == Some(thumbprint) && !d.certificate_used)
             })
             .cloned())
     }

@@ -978,7 +978,14 @@ impl Simulator {
         header: &str,
         items: &str,
     ) -> String {
-        crate::requests::rst(&self.enrollment_url, request_type, value_type, token, header, items)
+        crate::requests::rst(
+            &self.enrollment_url,
+            request_type,
+            value_type,
+            token,
+            header,
+            items,
+        )
     }
 
     fn installed(&mut self, status: u16, resp: &[u8], key: NewKey) -> Result<String, Failure> {

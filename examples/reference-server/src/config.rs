@@ -163,6 +163,15 @@ pub struct EnrollmentConfig {
     /// Accept ECDSA P-256/P-384 device keys (Windows makes RSA keys; simulators and
     /// load tests may not).
     pub allow_ecdsa: bool,
+    /// The most devices one user may have enrolled at once (`MENROLL_E_DEVICECAPREACHED`
+    /// beyond); unset: no limit.
+    pub max_devices_per_user: Option<u32>,
+    /// A delegated permission (`scp`) every user token must carry; unset: any user token
+    /// of an allowed tenant and audience.
+    pub required_scope: Option<String>,
+    /// Require the Terms-of-Use blob in every enrollment (default). Turn off only for an
+    /// MDM registered in Entra without a Terms-of-Use page.
+    pub require_terms_blob: bool,
 }
 
 impl Default for EnrollmentConfig {
@@ -173,6 +182,9 @@ impl Default for EnrollmentConfig {
             provider_id: "winmdm".to_owned(),
             name: "winmdm reference server".to_owned(),
             allow_ecdsa: false,
+            max_devices_per_user: None,
+            required_scope: None,
+            require_terms_blob: true,
         }
     }
 }

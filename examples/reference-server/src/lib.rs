@@ -28,13 +28,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::UnixTime;
 use tokio::net::TcpListener;
+use winmdm_endpoint::{Endpoint, EndpointConfig, TermsOfUseBlob};
 use winmdm_enroll::issue::CertificateSigner;
 use winmdm_entra::app_token::{AppCredentials, AppTokenProvider, Credential};
 use winmdm_entra::{KeyCache, KeySource, Policy, TokenVersion, Validator};
 use winmdm_graph::{GraphClient, api::GraphApi};
 use winmdm_testkit::emulator::EntraEmulator;
 use winmdm_testkit::graph::GraphEmulator;
-use winmdm_tou::{Keyring, SealingKey, Terms, TermsOfUse, TouConfig};
+use winmdm_tou::{Keyring, SealingKey, Terms};
 
 pub use app::App;
 pub use config::Config;
@@ -171,6 +172,27 @@ fn graph_scope(graph_url: &str) -> String {
     }
 }
 
+/// The endpoint's configuration from the server's.
+fn endpoint_config(config: &Config, public_url: &str) -> EndpointConfig {
+    let e = &config.enrollment;
+    let mut c = EndpointConfig::new(public_url);
+    c.provider_id.clone_from(&e.provider_id);
+    c.name.clone_from(&e.name);
+    c.certificate_validity = Duration::from_secs(e.validity_days * 86_400);
+    c.renewal_window = Duration::from_secs(e.renewal_window_days * 86_400);
+    c.allow_ecdsa = e.allow_ecdsa;
+    c.max_devices_per_user = e.max_devices_per_user;
+    c.required_scope.clone_from(&e.required_scope);
+    c.terms_of_use_blob = if e.require_terms_blob {
+        TermsOfUseBlob::Required
+    } else {
+        TermsOfUseBlob::NotRequired
+    };
+    c.initial_commands
+        .clone_from(&config.management.initial_commands);
+    c
+}
+
 /// Replacements for built-in components, for vendors embedding the server in code.
 #[derive(Default)]
 pub struct Components {
@@ -305,14 +327,7 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
     )
     .with_timeout(Duration::from_secs(30));
 
-    let tou = TermsOfUse::new(TouConfig::default(), keyring, validator.clone());
-
     let tls = pki::tls_config(&config, &ca)?;
-    let mut discovery = winmdm_enroll::discovery::DiscoveryConfig::federated(format!(
-        "{public_url}/EnrollmentServer/Enrollment.svc"
-    ));
-    discovery.policy_service_url = Some(format!("{public_url}/EnrollmentServer/Policy.svc"));
-
     let store: Arc<dyn Store> = match (components.store, &config.database_url) {
         (Some(store), _) => store,
         (None, Some(url)) => {
@@ -340,18 +355,28 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
         )?),
     };
     let terms = Terms::text(config.terms.title.clone(), config.terms.text.clone());
+    let endpoint = Endpoint::new(
+        endpoint_config(&config, &public_url),
+        winmdm_endpoint::Components {
+            store: store.clone(),
+            validator,
+            keyring,
+            terms,
+            signer: issuer,
+            issuing_ca: ca.cert_der.clone(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    #[cfg(feature = "fault-injection")]
+    let endpoint = endpoint.with_checkpoints(Arc::new(app::crash_point));
     let app = Arc::new(App {
         in_flight: Arc::new(tokio::sync::Semaphore::new(config.management.max_in_flight)),
         config,
         store,
         ca: ca.clone(),
-        tou,
-        validator,
+        endpoint: Arc::new(endpoint),
         http,
-        issuer,
-        discovery,
         graph,
-        terms,
     });
 
     let device_router = app::router(app.clone());

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use winmdm_endpoint::conformance;
+use winmdm_reference_server::store::Store as _;
 use winmdm_reference_server::store::postgres::PostgresStore;
-use winmdm_reference_server::store::{Store as _, conformance};
 use winmdm_testkit::emulator::EntraEmulator;
 use winmdm_testkit::entra;
 use winmdm_testkit::graph::{EmulatedDevice, GraphEmulator};
@@ -70,10 +71,7 @@ fn the_postgres_store_conforms() {
     let Some(admin) = server_url() else { return };
     let db = TestDatabase::new(&admin);
     let store = PostgresStore::connect(&db.url, 4).unwrap();
-    conformance::queue_lifecycle(&store);
-    conformance::commits(&store);
-    conformance::replacement_needs_the_owner(&store);
-    conformance::renewal_follows_the_certificate(&store);
+    conformance::all(&store);
     // Reconnecting migrates nothing twice.
     let again = PostgresStore::connect(&db.url, 1).unwrap();
     assert!(again.device("d1").unwrap().is_some());

@@ -239,7 +239,13 @@ fn refused_devices_leave_no_trace() {
             .build();
         let resp = post_syncml(&running, &msg, winmdm_syncml::CONTENT_TYPE).await;
         assert_eq!(resp.status(), 401);
-        assert_eq!(resp.headers()["content-length"], "0");
+        let length = resp.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let reason = resp.text().await.unwrap();
+        assert_eq!(length, reason.len().to_string());
+        assert!(reason.contains("no enrolled device"), "{reason}");
         assert_eq!(store.traces_of("intruder-device").unwrap(), 0);
 
         // A user of a tenant that is not allowed: no certificate, no device.

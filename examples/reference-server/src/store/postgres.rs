@@ -12,8 +12,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Transaction};
 
 use super::{
-    CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Queued, Replace, SessionWrite,
-    Store, StoreError, StoredSession, to_i64, to_u64,
+    Admission, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Fail, Queued,
+    SessionWrite, Store, StoreError, StoredSession, to_i64, to_u64,
 };
 use crate::commands::CommandSpec;
 
@@ -77,13 +77,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
 /// An arbitrary constant: the advisory lock that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x7769_6e6d_646d;
 
-impl From<postgres::Error> for StoreError {
-    fn from(e: postgres::Error) -> Self {
-        Self(e.to_string())
-    }
-}
-
-impl From<postgres::Error> for CommitError {
+impl From<postgres::Error> for Fail {
     fn from(e: postgres::Error) -> Self {
         match e.code() {
             Some(c)
@@ -92,7 +86,7 @@ impl From<postgres::Error> for CommitError {
             {
                 Self::Conflict(e.to_string())
             }
-            _ => Self::Store(e.into()),
+            _ => Self::Store(e.to_string()),
         }
     }
 }
@@ -167,9 +161,13 @@ impl PostgresStore {
     /// # Errors
     /// [`StoreError`]: unreachable database, refused credentials, failed migration.
     pub fn connect(url: &str, size: usize) -> Result<Self, StoreError> {
+        Ok(Self::connect_inner(url, size)?)
+    }
+
+    fn connect_inner(url: &str, size: usize) -> Result<Self, Fail> {
         let mut config: postgres::Config = url
             .parse()
-            .map_err(|e: postgres::Error| StoreError(format!("database URL: {e}")))?;
+            .map_err(|e: postgres::Error| Fail::Store(format!("database URL: {e}")))?;
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("winmdm-server");
         let store = Self {
@@ -183,7 +181,7 @@ impl PostgresStore {
         Ok(store)
     }
 
-    fn client(&self) -> Result<Pooled<'_>, StoreError> {
+    fn client(&self) -> Result<Pooled<'_>, Fail> {
         let mut open = self
             .open
             .lock()
@@ -225,7 +223,7 @@ impl PostgresStore {
         }
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    fn migrate(&self) -> Result<(), Fail> {
         let mut c = self.client()?;
         let mut tx = c.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
@@ -235,7 +233,7 @@ impl PostgresStore {
             .get(0);
         let newest = MIGRATIONS.last().map_or(0, |m| m.0);
         if current > newest {
-            return Err(StoreError(format!(
+            return Err(Fail::Store(format!(
                 "the database has schema version {current}; this server knows {newest}"
             )));
         }
@@ -253,9 +251,12 @@ impl PostgresStore {
     /// # Errors
     /// [`StoreError`].
     pub fn truncate_all(&self) -> Result<(), StoreError> {
-        self.client()?
-            .batch_execute("TRUNCATE results, sessions, commands, devices")?;
-        Ok(())
+        let run = || -> Result<(), Fail> {
+            self.client()?
+                .batch_execute("TRUNCATE results, sessions, commands, devices")?;
+            Ok(())
+        };
+        Ok(run()?)
     }
 }
 
@@ -285,7 +286,7 @@ fn device_from_row(r: &postgres::Row) -> DeviceRecord {
 
 const COLUMNS: &str = super::DEVICE_COLUMNS;
 
-fn apply(tx: &mut Transaction<'_>, m: &Commit) -> Result<(), CommitError> {
+fn apply(tx: &mut Transaction<'_>, m: &Commit) -> Result<(), Fail> {
     let version: Option<i64> = tx
         .query_opt(
             "SELECT version FROM sessions WHERE device_id = $1 AND session_id = $2 FOR UPDATE",
@@ -293,7 +294,7 @@ fn apply(tx: &mut Transaction<'_>, m: &Commit) -> Result<(), CommitError> {
         )?
         .map(|r| r.get(0));
     if version != m.expected_version {
-        return Err(CommitError::Conflict(format!(
+        return Err(Fail::Conflict(format!(
             "session {} is at version {version:?}, not {:?}",
             m.session_id, m.expected_version
         )));
@@ -304,7 +305,7 @@ fn apply(tx: &mut Transaction<'_>, m: &Commit) -> Result<(), CommitError> {
             &[id, &m.device_id],
         )?;
         if n != 1 {
-            return Err(CommitError::Conflict(format!(
+            return Err(Fail::Conflict(format!(
                 "command {id} was handed out elsewhere"
             )));
         }
@@ -388,14 +389,54 @@ fn apply(tx: &mut Transaction<'_>, m: &Commit) -> Result<(), CommitError> {
     Ok(())
 }
 
-impl Store for PostgresStore {
+/// [`Store`]'s methods with this module's error type (so `?` works on `postgres` errors);
+/// the [`Store`] impl below converts at the boundary.
+trait Inner {
     fn enroll(
         &self,
         d: &DeviceRecord,
         initial: &[CommandSpec],
         now: u64,
-        replace: Replace,
-    ) -> Result<Enrolled, StoreError> {
+        admission: Admission,
+    ) -> Result<Enrolled, Fail>;
+    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, Fail>;
+    fn devices(&self) -> Result<Vec<DeviceRecord>, Fail>;
+    fn device_by_certificate(&self, thumbprint: &str) -> Result<Option<DeviceRecord>, Fail>;
+    fn renew_certificate(
+        &self,
+        device_id: &str,
+        signed_with: &str,
+        der: &[u8],
+        thumbprint: &str,
+    ) -> Result<bool, Fail>;
+    fn certificate_used(&self, device_id: &str, thumbprint: &str) -> Result<(), Fail>;
+    fn set_compliance(&self, device_id: &str, compliant: bool) -> Result<(), Fail>;
+    fn queue(
+        &self,
+        device_id: &str,
+        command: &CommandSpec,
+        for_user: Option<&str>,
+        now: u64,
+    ) -> Result<i64, Fail>;
+    fn queued(&self, device_id: &str) -> Result<Vec<Queued>, Fail>;
+    fn commands(&self, device_id: &str) -> Result<Vec<CommandRecord>, Fail>;
+    fn session(&self, device_id: &str, session_id: &str) -> Result<Option<StoredSession>, Fail>;
+    fn other_sessions(
+        &self,
+        device_id: &str,
+        except: &str,
+    ) -> Result<Vec<(String, StoredSession)>, Fail>;
+    fn commit(&self, m: &Commit) -> Result<(), Fail>;
+    fn traces_of(&self, device_id: &str) -> Result<u64, Fail>;
+}
+impl Inner for PostgresStore {
+    fn enroll(
+        &self,
+        d: &DeviceRecord,
+        initial: &[CommandSpec],
+        now: u64,
+        admission: Admission,
+    ) -> Result<Enrolled, Fail> {
         let mut c = self.client()?;
         let mut tx = c.transaction()?;
         // The row lock keeps a concurrent enrollment of the same ID from slipping between
@@ -406,8 +447,25 @@ impl Store for PostgresStore {
         )?;
         if let Some(row) = owner {
             let (tenant, user): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-            if !replace.allows(&tenant, &user, d) {
+            if !admission.replace.allows(&tenant, &user, d) {
                 return Ok(Enrolled::OwnedByAnother);
+            }
+        }
+        if let Some(cap) = admission.max_devices_per_user {
+            // Serialise enrollments of one user, so two at once cannot both pass the cap.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))",
+                &[&d.tenant_id, &d.user_oid],
+            )?;
+            let others: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND user_oid = $2 \
+                     AND device_id <> $3 AND unenrolled_at IS NULL",
+                    &[&d.tenant_id, &d.user_oid, &d.device_id],
+                )?
+                .get(0);
+            if others >= i64::from(cap) {
+                return Ok(Enrolled::CapReached);
             }
         }
         tx.execute("DELETE FROM devices WHERE device_id = $1", &[&d.device_id])?;
@@ -437,7 +495,7 @@ impl Store for PostgresStore {
         Ok(Enrolled::Stored)
     }
 
-    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, Fail> {
         Ok(self
             .client()?
             .query_opt(
@@ -448,7 +506,7 @@ impl Store for PostgresStore {
             .map(device_from_row))
     }
 
-    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+    fn devices(&self) -> Result<Vec<DeviceRecord>, Fail> {
         Ok(self
             .client()?
             .query(
@@ -460,7 +518,7 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    fn device_by_certificate(&self, thumbprint: &str) -> Result<Option<DeviceRecord>, StoreError> {
+    fn device_by_certificate(&self, thumbprint: &str) -> Result<Option<DeviceRecord>, Fail> {
         Ok(self
             .client()?
             .query_opt(
@@ -480,7 +538,7 @@ impl Store for PostgresStore {
         signed_with: &str,
         der: &[u8],
         thumbprint: &str,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, Fail> {
         let n = self.client()?.execute(
             "UPDATE devices SET \
                previous_thumbprint = CASE WHEN thumbprint = $2 THEN thumbprint ELSE previous_thumbprint END, \
@@ -491,7 +549,7 @@ impl Store for PostgresStore {
         Ok(n == 1)
     }
 
-    fn certificate_used(&self, device_id: &str, thumbprint: &str) -> Result<(), StoreError> {
+    fn certificate_used(&self, device_id: &str, thumbprint: &str) -> Result<(), Fail> {
         self.client()?.execute(
             "UPDATE devices SET certificate_used = TRUE, previous_thumbprint = NULL \
              WHERE device_id = $1 AND thumbprint = $2 AND NOT certificate_used",
@@ -500,7 +558,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn set_compliance(&self, device_id: &str, compliant: bool) -> Result<(), StoreError> {
+    fn set_compliance(&self, device_id: &str, compliant: bool) -> Result<(), Fail> {
         self.client()?.execute(
             "UPDATE devices SET compliant = $2 WHERE device_id = $1",
             &[&device_id, &compliant],
@@ -514,7 +572,7 @@ impl Store for PostgresStore {
         command: &CommandSpec,
         for_user: Option<&str>,
         now: u64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<i64, Fail> {
         let json = serde_json::to_string(command)?;
         Ok(self
             .client()?
@@ -525,7 +583,7 @@ impl Store for PostgresStore {
             .get(0))
     }
 
-    fn queued(&self, device_id: &str) -> Result<Vec<Queued>, StoreError> {
+    fn queued(&self, device_id: &str) -> Result<Vec<Queued>, Fail> {
         self.client()?
             .query(
                 "SELECT id, command, for_user FROM commands WHERE device_id = $1 AND state = 'queued' ORDER BY id",
@@ -542,7 +600,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn commands(&self, device_id: &str) -> Result<Vec<CommandRecord>, StoreError> {
+    fn commands(&self, device_id: &str) -> Result<Vec<CommandRecord>, Fail> {
         let mut c = self.client()?;
         let rows = c.query(
             "SELECT id, command, state, status, queued_at, for_user FROM commands WHERE device_id = $1 ORDER BY id",
@@ -574,11 +632,7 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
-    fn session(
-        &self,
-        device_id: &str,
-        session_id: &str,
-    ) -> Result<Option<StoredSession>, StoreError> {
+    fn session(&self, device_id: &str, session_id: &str) -> Result<Option<StoredSession>, Fail> {
         Ok(self
             .client()?
             .query_opt(
@@ -595,7 +649,7 @@ impl Store for PostgresStore {
         &self,
         device_id: &str,
         except: &str,
-    ) -> Result<Vec<(String, StoredSession)>, StoreError> {
+    ) -> Result<Vec<(String, StoredSession)>, Fail> {
         Ok(self
             .client()?
             .query(
@@ -615,7 +669,7 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    fn commit(&self, m: &Commit) -> Result<(), CommitError> {
+    fn commit(&self, m: &Commit) -> Result<(), Fail> {
         let mut c = self.client()?;
         let mut tx = c.transaction()?;
         apply(&mut tx, m)?;
@@ -623,7 +677,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
+    fn traces_of(&self, device_id: &str) -> Result<u64, Fail> {
         let n: i64 = self
             .client()?
             .query_one(
@@ -634,5 +688,82 @@ impl Store for PostgresStore {
             )?
             .get(0);
         Ok(to_u64(n))
+    }
+}
+
+impl Store for PostgresStore {
+    fn enroll(
+        &self,
+        d: &DeviceRecord,
+        initial: &[CommandSpec],
+        now: u64,
+        admission: Admission,
+    ) -> Result<Enrolled, StoreError> {
+        Ok(Inner::enroll(self, d, initial, now, admission)?)
+    }
+    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(Inner::device(self, device_id)?)
+    }
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        Ok(Inner::devices(self)?)
+    }
+    fn device_by_certificate(&self, thumbprint: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(Inner::device_by_certificate(self, thumbprint)?)
+    }
+    fn renew_certificate(
+        &self,
+        device_id: &str,
+        signed_with: &str,
+        der: &[u8],
+        thumbprint: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(Inner::renew_certificate(
+            self,
+            device_id,
+            signed_with,
+            der,
+            thumbprint,
+        )?)
+    }
+    fn certificate_used(&self, device_id: &str, thumbprint: &str) -> Result<(), StoreError> {
+        Ok(Inner::certificate_used(self, device_id, thumbprint)?)
+    }
+    fn set_compliance(&self, device_id: &str, compliant: bool) -> Result<(), StoreError> {
+        Ok(Inner::set_compliance(self, device_id, compliant)?)
+    }
+    fn queue(
+        &self,
+        device_id: &str,
+        command: &CommandSpec,
+        for_user: Option<&str>,
+        now: u64,
+    ) -> Result<i64, StoreError> {
+        Ok(Inner::queue(self, device_id, command, for_user, now)?)
+    }
+    fn queued(&self, device_id: &str) -> Result<Vec<Queued>, StoreError> {
+        Ok(Inner::queued(self, device_id)?)
+    }
+    fn commands(&self, device_id: &str) -> Result<Vec<CommandRecord>, StoreError> {
+        Ok(Inner::commands(self, device_id)?)
+    }
+    fn session(
+        &self,
+        device_id: &str,
+        session_id: &str,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        Ok(Inner::session(self, device_id, session_id)?)
+    }
+    fn other_sessions(
+        &self,
+        device_id: &str,
+        except: &str,
+    ) -> Result<Vec<(String, StoredSession)>, StoreError> {
+        Ok(Inner::other_sessions(self, device_id, except)?)
+    }
+    fn commit(&self, m: &Commit) -> Result<(), CommitError> {
+        Ok(Inner::commit(self, m)?)
+    }
+    fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
+        Ok(Inner::traces_of(self, device_id)?)
     }
 }
