@@ -160,10 +160,6 @@ pub(crate) fn crash_point(name: &'static str) {
     }
 }
 
-#[cfg(not(feature = "fault-injection"))]
-#[inline(always)]
-pub(crate) fn crash_point(_: &'static str) {}
-
 async fn healthz(State(app): State<Arc<App>>) -> Response<Body> {
     match app.db(|s| s.devices()).await.and_then(|r| r) {
         Ok(d) => respond(
