@@ -868,11 +868,21 @@ impl Endpoint {
             .session(&device_id, &session_id)
             .map_err(unavailable)?;
         let version = stored.as_ref().map(|s| s.version);
-        let mut session = match stored {
-            Some(s) => serde_json::from_str::<SessionState>(&s.state)
+        // A stored state that no longer reads or restores (another version of winmdm wrote
+        // it) is dropped: the device starts a new session, as after an expiry, and the
+        // commit replaces the row (its expected version is the stored one).
+        let restored = stored.and_then(|s| {
+            let session = serde_json::from_str::<SessionState>(&s.state)
                 .ok()
-                .and_then(|state| Session::restore(state).ok())
-                .ok_or(Refusal::Corrupt)?,
+                .and_then(|state| Session::restore(state).ok());
+            if session.is_none() {
+                tracing::warn!(device = %device_id, session = %session_id,
+                    "a stored session state does not restore; starting a new session");
+            }
+            session
+        });
+        let mut session = match restored {
+            Some(s) => s,
             None => {
                 // A new session: not for a device that unenrolled.
                 if device.unenrolled_at.is_some() {

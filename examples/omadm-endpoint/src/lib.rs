@@ -1,28 +1,26 @@
-//! A minimal OMA-DM management endpoint on axum: the smallest use of
-//! `winmdm_syncml::session` a vendor can copy.
+//! A minimal OMA-DM management endpoint on axum, built on `winmdm-endpoint`: devices and
+//! their commands live in a [`MemoryStore`], and the endpoint runs the sessions.
 //!
-//! `POST /ManagementServer/MDM.svc` decodes the device's message, finds (or starts) its
-//! session, authenticates the device with its OMA-DM digest credentials, queues one
-//! command (`Get ./DevDetail/SwV`) when a session starts, prints every result, and answers
-//! within the device's `MaxMsgSize`. Unknown devices get HTTP 401 and leave nothing behind;
-//! WBXML gets 415. Session states are kept as JSON, as a database would keep them.
+//! `POST /ManagementServer/MDM.svc` decodes the device's message, finds its session (or
+//! starts one: also when the device reuses a SessionID, as Windows' 8-bit counter does),
+//! authenticates the device with its OMA-DM digest credentials, sends what is queued for it
+//! and stores every status and result. Unknown devices get HTTP 401 and leave nothing
+//! behind; WBXML gets 415. The devices here are registered by hand
+//! ([`Example::add_device`]); in a full server enrollment registers them.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Response, StatusCode, header};
-use axum::routing::post;
-use winmdm_syncml::auth::Nonce;
-use winmdm_syncml::scope::EnrollmentType;
-use winmdm_syncml::session::{
-    Authenticated, Event, Inbound, QueuedCommand, Session, SessionConfig, SessionState, Verdict,
+use axum::http::request::Parts;
+use axum::http::{Response, StatusCode};
+use winmdm_endpoint::{
+    CommandSpec, Components, DeviceRecord, Endpoint, EndpointConfig, Enrolled, Input, MemoryStore,
+    Replace, Store as _,
 };
-use winmdm_syncml::{CONTENT_TYPE, CONTENT_TYPE_WBXML, Command};
+use winmdm_syncml::auth::Nonce;
 
 /// A device's OMA-DM digest credentials (from its provisioning document).
 #[derive(Debug, Clone)]
@@ -35,229 +33,184 @@ pub struct DeviceCredentials {
     pub nonce: Nonce,
 }
 
-/// The endpoint's state.
-#[derive(Debug, Default)]
-pub struct Endpoint {
-    devices: Mutex<HashMap<String, DeviceCredentials>>,
-    sessions: Mutex<HashMap<(String, String), String>>,
-    results: Mutex<Vec<(String, String, String)>>,
+/// The example's state: the endpoint and its store.
+#[derive(Debug)]
+pub struct Example {
+    endpoint: Endpoint,
+    store: Arc<MemoryStore>,
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    rustls_pki_types::UnixTime::now().as_secs()
 }
 
-/// The maps stay usable even if a thread once panicked holding them: every write to
-/// them is a single insert or push, so they are never left half-changed.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A fresh nonce; `None` if the system's random generator failed.
-fn fresh_nonce() -> Option<Nonce> {
-    let mut b = vec![0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).ok()?;
-    Some(Nonce::from_bytes(b))
-}
-
-fn plain(status: StatusCode) -> Response<Body> {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_LENGTH,
-        header::HeaderValue::from_static("0"),
-    );
-    r
-}
-
-impl Endpoint {
-    /// An endpoint that knows no device yet.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+impl Example {
+    /// An endpoint at `base_url` that knows no device yet.
+    ///
+    /// # Errors
+    /// The endpoint's configuration errors (a bad URL), as text; and the testkit's keys
+    /// and CA (compiled in) failing to load, which they do not.
+    pub fn new(base_url: &str) -> Result<Arc<Self>, String> {
+        use winmdm_testkit::{entra, pki};
+        // Management needs no Entra keys unless a device sends an `AADUserToken`; these
+        // trust the testkit's, as the other examples do.
+        let jwks = entra::jwks(entra::rotation_pool()).to_string();
+        let keys = winmdm_entra::KeySource::static_jwks(
+            jwks.as_bytes(),
+            entra::V2_ISSUER_TEMPLATE,
+            winmdm_entra::TokenVersion::V2,
+        )
+        .map_err(|e| e.to_string())?;
+        let policy = winmdm_entra::Policy::builder()
+            .allow_tenants([entra::CONTOSO.id])
+            .allow_audiences([entra::MDM_APP_ID])
+            .build()
+            .map_err(|e| e.to_string())?;
+        let signer = winmdm_enroll::issue::LocalIssuer::new(
+            pki::ROOT_CA.cert_der,
+            pki::ROOT_CA.key_der,
+            Vec::new(),
+            pki::ROOT_CA.cert_der.to_vec(),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness".to_owned())?;
+        let store = Arc::new(MemoryStore::new());
+        let endpoint = Endpoint::new(
+            EndpointConfig::new(base_url),
+            Components {
+                store: store.clone(),
+                validator: winmdm_entra::Validator::new(
+                    policy,
+                    Arc::new(winmdm_entra::KeyCache::new(vec![keys])),
+                ),
+                keyring: winmdm_tou::Keyring::new(
+                    winmdm_tou::SealingKey::new("k1", &secret).map_err(|e| e.to_string())?,
+                ),
+                terms: winmdm_tou::Terms::text("Terms", "Terms"),
+                signer: Arc::new(signer),
+                issuing_ca: pki::ROOT_CA.cert_der.to_vec(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Arc::new(Self { endpoint, store }))
     }
 
-    /// Registers a device (as enrollment would).
-    pub fn add_device(&self, device_id: &str, credentials: DeviceCredentials) {
-        lock(&self.devices).insert(device_id.to_owned(), credentials);
+    /// Registers a device (as enrollment would), with a `Get ./DevDetail/SwV` queued.
+    ///
+    /// # Errors
+    /// Storage errors, as text.
+    pub fn add_device(
+        &self,
+        device_id: &str,
+        credentials: DeviceCredentials,
+    ) -> Result<(), String> {
+        let record = DeviceRecord {
+            device_id: device_id.to_owned(),
+            tenant_id: "example-tenant".into(),
+            user_oid: "example-user".into(),
+            upn: None,
+            enrollment_type: "Device".into(),
+            // No certificate: this device authenticates with its digest credentials.
+            certificate: Vec::new(),
+            thumbprint: "none".into(),
+            digest_username: credentials.username,
+            digest_password: credentials.password,
+            nonce: credentials.nonce.to_b64(),
+            enrolled_at: now(),
+            last_checkin: None,
+            login_status: None,
+            compliant: None,
+            unenrolled_at: None,
+            dev_info: Vec::new(),
+            previous_thumbprint: None,
+            certificate_used: false,
+        };
+        match self
+            .store
+            .enroll(&record, &[swv()], now(), Replace::SameOwner.into())
+        {
+            Ok(Enrolled::Stored) => Ok(()),
+            Ok(other) => Err(format!("not stored: {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Queues a command for `device_id`'s next session.
+    ///
+    /// # Errors
+    /// Storage errors (an unknown device), as text.
+    pub fn queue(&self, device_id: &str, command: &CommandSpec) -> Result<i64, String> {
+        self.store
+            .queue(device_id, command, None, now())
+            .map_err(|e| e.to_string())
     }
 
     /// Every result received: (device, node, value).
     pub fn results(&self) -> Vec<(String, String, String)> {
-        lock(&self.results).clone()
+        let mut out = Vec::new();
+        for d in self.store.devices().unwrap_or_default() {
+            for c in self.store.commands(&d.device_id).unwrap_or_default() {
+                for (uri, data) in c.results {
+                    out.push((d.device_id.clone(), uri, data));
+                }
+            }
+        }
+        out
     }
 
     /// Stored session states (one per device and session ID).
     pub fn stored_sessions(&self) -> usize {
-        lock(&self.sessions).len()
+        self.store
+            .devices()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                self.store
+                    .other_sessions(&d.device_id, "")
+                    .map_or(0, |s| s.len())
+            })
+            .sum()
     }
 
-    fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if content_type.starts_with(CONTENT_TYPE_WBXML) {
-            return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        }
-        let Ok(message) = winmdm_syncml::decode(body) else {
-            return plain(StatusCode::BAD_REQUEST);
-        };
-        let device_id = message
-            .header
-            .source
-            .as_ref()
-            .map(|s| s.loc_uri.trim().to_owned())
-            .unwrap_or_default();
-        let Some(creds) = lock(&self.devices).get(&device_id).cloned() else {
-            // Unknown device: refused before any state exists.
-            return plain(StatusCode::UNAUTHORIZED);
-        };
-        let key = (
-            device_id.clone(),
-            message.header.session_id.trim().to_owned(),
-        );
-        let stored = lock(&self.sessions).get(&key).cloned();
-        // A stored state that no longer reads or restores (another version wrote it) is
-        // dropped: the device starts a new session, as after an expiry.
-        let restored = stored
-            .and_then(|json| serde_json::from_str::<SessionState>(&json).ok())
-            .and_then(|state| Session::restore(state).ok());
-        let mut session = match restored {
-            Some(s) => s,
-            None => Session::new(
-                SessionConfig::new(EnrollmentType::Device),
-                creds.nonce.clone(),
-            ),
-        };
-        let verdict = Verdict::Digest {
-            username: &creds.username,
-            password: &creds.password,
-        };
-        let reply = match session.receive(message, now()) {
-            Err(_) => return plain(StatusCode::BAD_REQUEST),
-            Ok(Inbound::Expired(reply)) => reply,
-            Ok(Inbound::Authenticate(step)) => {
-                let Some(nonce) = fresh_nonce() else {
-                    return plain(StatusCode::SERVICE_UNAVAILABLE);
-                };
-                match step.decide(verdict, nonce) {
-                    Authenticated::Yes(mut exchange) => {
-                        while let Some(event) = exchange.poll_event() {
-                            // Work for the session is queued when it starts (a SessionID
-                            // the device reuses starts a new session too).
-                            if let Event::SessionStarted { .. } = event {
-                                let swv = QueuedCommand::new(
-                                    "swv",
-                                    Command::get(1u32, ["./DevDetail/SwV"]),
-                                );
-                                if exchange.queue(swv).is_err() {
-                                    return plain(StatusCode::INTERNAL_SERVER_ERROR);
-                                }
-                            }
-                            if let Event::Results { results, .. } = event {
-                                for v in results.values {
-                                    println!("{device_id}: {} = {}", v.uri, v.data);
-                                    lock(&self.results).push((
-                                        device_id.clone(),
-                                        v.uri.to_string(),
-                                        v.data.to_string(),
-                                    ));
-                                }
-                            }
-                        }
-                        exchange.reply()
-                    }
-                    Authenticated::Challenged(reply)
-                    | Authenticated::Refused(reply)
-                    | Authenticated::Repeat(reply) => reply,
-                }
-            }
-        };
-        if let Some(n) = &reply.next_nonce {
-            // The device uses this nonce from now on (its next session included).
-            if let Some(c) = lock(&self.devices).get_mut(&device_id) {
-                c.nonce = n.clone();
-            }
-        }
-        if session.state().authenticated().is_some() || session.state().session_id().is_some() {
-            let Ok(json) = serde_json::to_string(session.state()) else {
-                return plain(StatusCode::INTERNAL_SERVER_ERROR);
-            };
-            lock(&self.sessions).insert(key, json);
-        }
-        let xml = reply.to_xml();
-        let length = header::HeaderValue::from(xml.len());
-        let mut r = Response::new(Body::from(xml));
-        let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static(CONTENT_TYPE),
-        );
-        h.insert(header::CONTENT_LENGTH, length);
-        r
+    /// The store (to look at, or to damage in tests).
+    pub fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+
+    /// One request, as the web framework received it.
+    pub fn handle(&self, parts: &Parts, body: &[u8]) -> Response<Vec<u8>> {
+        // Static keys: never a key refresh to do.
+        self.endpoint
+            .handle_with_keys(parts, body, Input::new(now()), |_| {
+                Err::<http::Response<Vec<u8>>, _>("static keys")
+            })
+    }
+}
+
+/// `Get ./DevDetail/SwV`.
+pub fn swv() -> CommandSpec {
+    CommandSpec::Get {
+        targets: vec!["./DevDetail/SwV".into()],
     }
 }
 
 async fn management(
-    State(endpoint): State<Arc<Endpoint>>,
-    headers: HeaderMap,
-    body: Bytes,
+    State(example): State<Arc<Example>>,
+    req: axum::http::Request<Body>,
 ) -> Response<Body> {
-    endpoint.handle(&headers, &body)
+    let (parts, body) = req.into_parts();
+    let Ok(body): Result<Bytes, _> = axum::body::to_bytes(body, 1 << 20).await else {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return r;
+    };
+    // The store is in memory and never blocks for long; a database-backed store would
+    // run this on a blocking thread.
+    example.handle(&parts, &body).map(Body::from)
 }
 
 /// The route.
-pub fn router(endpoint: Arc<Endpoint>) -> Router {
-    Router::new()
-        .route("/ManagementServer/MDM.svc", post(management))
-        .with_state(endpoint)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use winmdm_syncml::client::Device;
-
-    fn status(endpoint: &Endpoint, msg: &winmdm_syncml::SyncMl) -> StatusCode {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, CONTENT_TYPE.parse().unwrap());
-        endpoint
-            .handle(&headers, winmdm_syncml::encode(msg).as_bytes())
-            .status()
-    }
-
-    #[test]
-    fn a_stored_state_from_another_version_starts_a_new_session_instead_of_panicking() {
-        let endpoint = Endpoint::new();
-        let nonce = Nonce::from_bytes(vec![5; 16]);
-        endpoint.add_device(
-            "dev-v",
-            DeviceCredentials {
-                username: "u".into(),
-                password: "p".into(),
-                nonce: nonce.clone(),
-            },
-        );
-        let mut device = Device::new("dev-v", "http://127.0.0.1/").with_digest("u", "p", nonce);
-        let first = device.start_session();
-        assert_eq!(status(&endpoint, &first), StatusCode::OK);
-        assert_eq!(endpoint.stored_sessions(), 1);
-        // Every stored state now claims a version this crate does not read.
-        for json in lock(&endpoint.sessions).values_mut() {
-            let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
-            assert!(v.get("version").is_some(), "{v}");
-            v["version"] = serde_json::json!(999);
-            *json = v.to_string();
-        }
-        // The device's next message (the same session) is answered, not a panic.
-        assert_eq!(status(&endpoint, &first), StatusCode::OK);
-        let stored: Vec<SessionState> = lock(&endpoint.sessions)
-            .values()
-            .map(|j| serde_json::from_str(j).unwrap())
-            .collect();
-        assert!(stored.iter().all(|s| Session::restore(s.clone()).is_ok()));
-    }
+pub fn router(example: Arc<Example>) -> Router {
+    Router::new().fallback(management).with_state(example)
 }

@@ -1,7 +1,7 @@
 //! `cargo run -p winmdm-example-omadm -- 8081`: serves the endpoint on loopback with one
 //! demo device (`demo-device`, user `demo`, password `demo-secret`).
 
-use winmdm_example_omadm::{DeviceCredentials, Endpoint, router};
+use winmdm_example_omadm::{DeviceCredentials, Example, router};
 use winmdm_syncml::auth::Nonce;
 
 #[tokio::main]
@@ -11,18 +11,21 @@ async fn main() -> std::io::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(8081);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let endpoint = Endpoint::new();
-    endpoint.add_device(
-        "demo-device",
-        DeviceCredentials {
-            username: "demo".into(),
-            password: "demo-secret".into(),
-            nonce: Nonce::from_bytes(vec![1; 16]),
-        },
-    );
+    let base = format!("http://{}", listener.local_addr()?);
+    let example = Example::new(&base).map_err(std::io::Error::other)?;
+    example
+        .add_device(
+            "demo-device",
+            DeviceCredentials {
+                username: "demo".into(),
+                password: "demo-secret".into(),
+                nonce: Nonce::from_bytes(vec![1; 16]),
+            },
+        )
+        .map_err(std::io::Error::other)?;
     println!(
         "OMA-DM on http://{}/ManagementServer/MDM.svc",
         listener.local_addr()?
     );
-    axum::serve(listener, router(endpoint)).await
+    axum::serve(listener, router(example)).await
 }

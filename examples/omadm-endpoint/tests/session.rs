@@ -1,12 +1,13 @@
 //! The endpoint over loopback HTTP with the simulated Windows client: digest
 //! authentication, the queued `Get`, the printed result; unknown devices and WBXML refused.
 
-use winmdm_example_omadm::{DeviceCredentials, Endpoint, router};
+use winmdm_example_omadm::{DeviceCredentials, Example, router, swv};
 use winmdm_syncml::auth::Nonce;
 use winmdm_syncml::client::Device;
 use winmdm_testkit::loopback;
 
-fn start(endpoint: std::sync::Arc<Endpoint>) -> String {
+/// The example on a loopback port: the management URL, and the example.
+fn start() -> (String, std::sync::Arc<Example>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -15,14 +16,13 @@ fn start(endpoint: std::sync::Arc<Endpoint>) -> String {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
         .unwrap();
-    let url = format!(
-        "http://{}/ManagementServer/MDM.svc",
-        listener.local_addr().unwrap()
-    );
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let example = Example::new(&base).unwrap();
+    let router = router(example.clone());
     std::thread::spawn(move || {
-        rt.block_on(async move { axum::serve(listener, router(endpoint)).await.unwrap() })
+        rt.block_on(async move { axum::serve(listener, router).await.unwrap() })
     });
-    url
+    (format!("{base}/ManagementServer/MDM.svc"), example)
 }
 
 fn post(url: &str, body: Vec<u8>, content_type: &str) -> http::Response<Vec<u8>> {
@@ -58,17 +58,18 @@ fn run_session(device: &mut Device, url: &str) {
 
 #[test]
 fn a_session_gets_the_queued_result() {
-    let endpoint = Endpoint::new();
+    let (url, endpoint) = start();
     let nonce = Nonce::from_bytes(vec![3; 16]);
-    endpoint.add_device(
-        "dev-1",
-        DeviceCredentials {
-            username: "u1".into(),
-            password: "p1".into(),
-            nonce: nonce.clone(),
-        },
-    );
-    let url = start(endpoint.clone());
+    endpoint
+        .add_device(
+            "dev-1",
+            DeviceCredentials {
+                username: "u1".into(),
+                password: "p1".into(),
+                nonce: nonce.clone(),
+            },
+        )
+        .unwrap();
     let mut device = Device::new("dev-1", &url).with_digest("u1", "p1", nonce);
     device.set_node("./DevDetail/SwV", "10.0.26100.2605");
     run_session(&mut device, &url);
@@ -80,15 +81,15 @@ fn a_session_gets_the_queued_result() {
             "10.0.26100.2605".to_owned()
         )]
     );
-    // A second session authenticates with the rotated nonce.
+    // A second session authenticates with the rotated nonce and gets what was queued.
+    endpoint.queue("dev-1", &swv()).unwrap();
     run_session(&mut device, &url);
     assert_eq!(endpoint.results().len(), 2);
 }
 
 #[test]
 fn unknown_devices_and_wbxml_are_refused_without_a_trace() {
-    let endpoint = Endpoint::new();
-    let url = start(endpoint.clone());
+    let (url, endpoint) = start();
     let mut stranger =
         Device::new("stranger", &url).with_digest("x", "y", Nonce::from_bytes(vec![1; 16]));
     let msg = stranger.start_session();
@@ -110,21 +111,67 @@ fn unknown_devices_and_wbxml_are_refused_without_a_trace() {
 /// session from the 257th on).
 #[test]
 fn session_ids_wrap_without_refusals() {
-    let endpoint = Endpoint::new();
+    let (url, endpoint) = start();
     let nonce = Nonce::from_bytes(vec![5; 16]);
-    endpoint.add_device(
-        "dev-wrap",
-        DeviceCredentials {
-            username: "u".into(),
-            password: "p".into(),
-            nonce: nonce.clone(),
-        },
-    );
-    let url = start(endpoint.clone());
+    endpoint
+        .add_device(
+            "dev-wrap",
+            DeviceCredentials {
+                username: "u".into(),
+                password: "p".into(),
+                nonce: nonce.clone(),
+            },
+        )
+        .unwrap();
     let mut device = Device::new("dev-wrap", &url).with_digest("u", "p", nonce);
     device.set_node("./DevDetail/SwV", "10.0.26100.2605");
-    for _ in 1..=300 {
+    for n in 1..=300 {
+        if n > 1 {
+            endpoint.queue("dev-wrap", &swv()).unwrap();
+        }
         run_session(&mut device, &url);
     }
     assert_eq!(endpoint.results().len(), 300);
+}
+
+/// A stored state that no longer restores (another version of winmdm wrote it) starts a
+/// new session instead of locking the device out of that SessionID.
+#[test]
+fn an_unreadable_stored_state_starts_a_new_session() {
+    use winmdm_endpoint::{Commit, SessionWrite, Store as _};
+    let (url, endpoint) = start();
+    let nonce = Nonce::from_bytes(vec![7; 16]);
+    endpoint
+        .add_device(
+            "dev-v",
+            DeviceCredentials {
+                username: "u".into(),
+                password: "p".into(),
+                nonce: nonce.clone(),
+            },
+        )
+        .unwrap();
+    let mut device = Device::new("dev-v", &url).with_digest("u", "p", nonce);
+    device.set_node("./DevDetail/SwV", "10.0.26100.2605");
+    // The device's first message authenticates (its digest is right) and stores the state.
+    let first = device.start_session();
+    let resp = post(
+        &url,
+        winmdm_syncml::encode(&first).into_bytes(),
+        winmdm_syncml::CONTENT_TYPE,
+    );
+    assert_eq!(resp.status(), 200);
+    let store = endpoint.store();
+    let (session_id, stored) = store.other_sessions("dev-v", "").unwrap().pop().unwrap();
+    // Damage it as a newer version would (a state this version does not read).
+    let mut damage = Commit::new("dev-v", &session_id, Some(stored.version));
+    damage.session = SessionWrite::Put(r#"{"version":999}"#.into());
+    store.commit(&damage).unwrap();
+    // The device resends: answered with a new session, not a 500 forever.
+    let resp = post(
+        &url,
+        winmdm_syncml::encode(&first).into_bytes(),
+        winmdm_syncml::CONTENT_TYPE,
+    );
+    assert_eq!(resp.status(), 200);
 }

@@ -178,7 +178,7 @@ fn windows_enrollment_flow_end_to_end() {
     assert_eq!(enrolled.len(), 1);
     // The request spells the ID in upper case; the token's verified claim is the identity.
     assert!(csr.device_id.eq_ignore_ascii_case(tk::ENROLLMENT_DEVICE_ID));
-    assert_eq!(enrolled[0].subject, tk::ENROLLMENT_DEVICE_ID);
+    assert_eq!(enrolled[0].device_id, tk::ENROLLMENT_DEVICE_ID);
     assert_eq!(enrolled[0].tenant_id, tk::CONTOSO.id);
 }
 

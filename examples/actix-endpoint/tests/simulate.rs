@@ -1,0 +1,47 @@
+//! The simulated Windows device goes through the whole flow against the actix server.
+
+use std::sync::Arc;
+
+use winmdm_example_actix::{Shared, demo_endpoint, server};
+use winmdm_testkit::emulator::EntraEmulator;
+use winmdm_testkit::simulator::{self, SimulatorConfig, TokenSource};
+
+#[test]
+fn a_simulated_device_enrolls_is_managed_renews_and_unenrolls() {
+    let entra = EntraEmulator::spawn().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let endpoint = Arc::new(demo_endpoint(&url, entra.base_url()).unwrap());
+    let shared = Shared {
+        endpoint: endpoint.clone(),
+        http: reqwest::Client::new(),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let srv = server(shared, listener).unwrap();
+            tx.send(srv.handle()).unwrap();
+            srv.await.unwrap();
+        });
+    });
+    let handle = rx.recv().unwrap();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = SimulatorConfig::new(&url, TokenSource::emulator(entra.base_url()));
+    // As published Windows captures spell it; the token's claim stays dashed.
+    config.windows_device_id = true;
+    let transcript = rt.block_on(simulator::run(config, |step| eprintln!("{step}")));
+    assert!(transcript.succeeded(), "{transcript:?}");
+    let devices = endpoint.store().devices().unwrap();
+    assert_eq!(devices.len(), 1);
+    assert!(
+        devices[0].unenrolled_at.is_some(),
+        "the device unenrolled at the end"
+    );
+    let commands = endpoint.store().commands(&devices[0].device_id).unwrap();
+    assert_eq!(commands[0].state, "done", "{commands:?}");
+    rt.block_on(handle.stop(true));
+}
