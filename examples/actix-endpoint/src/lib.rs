@@ -1,9 +1,11 @@
 //! winmdm-endpoint behind actix-web: one handler serves every device route.
 //!
-//! Everything between `GLUE BEGIN` and `GLUE END` is what a vendor writes to put the
-//! endpoint behind actix (the README counts it); the rest builds an endpoint for the demo.
+//! Everything between the two `GLUE` marker comments (imports included) is what a vendor
+//! writes to put the endpoint behind actix (the README counts it); the rest builds an
+//! endpoint for the demo.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+// GLUE BEGIN
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -11,7 +13,6 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use rustls_pki_types::UnixTime;
 use winmdm_endpoint::{Endpoint, Handled, Input, keys};
 
-// GLUE BEGIN
 /// What the handler shares: the endpoint and an HTTP client for Entra's keys.
 #[derive(Debug, Clone)]
 pub struct Shared {
@@ -44,9 +45,8 @@ fn reply(r: http::Response<Vec<u8>>) -> HttpResponse {
     out.body(r.into_body())
 }
 
-/// Every device route. The endpoint blocks on its store, so it runs on actix's blocking
-/// pool; when it needs Entra keys they are fetched here, asynchronously, and the request
-/// is handled again.
+/// Every device route, on actix's blocking pool (the store blocks); Entra keys are
+/// fetched here, asynchronously, when the endpoint asks, and the request handled again.
 pub async fn device_route(
     shared: web::Data<Shared>,
     req: HttpRequest,
@@ -58,8 +58,7 @@ pub async fn device_route(
     let (parts, body) = (Arc::new(parts), Arc::new(body));
     for _ in 0..2 {
         let (endpoint, p, b) = (shared.endpoint.clone(), parts.clone(), body.clone());
-        // No TLS here: put a TLS layer in front and pass the client certificate it
-        // verified with `Input::with_client_certificate`.
+        // Behind TLS, add the verified client certificate: `Input::with_client_certificate`.
         let handled = web::block(move || endpoint.handle(&p, &b, Input::now())).await;
         match handled {
             Ok(Handled::Response(r)) => return reply(r),

@@ -45,3 +45,17 @@ fn a_simulated_device_enrolls_is_managed_renews_and_unenrolls() {
     assert_eq!(commands[0].state, "done", "{commands:?}");
     rt.block_on(handle.stop(true));
 }
+
+/// The glue stays within what the README promises.
+#[test]
+fn the_glue_is_at_most_100_lines() {
+    let source = include_str!("../src/lib.rs");
+    let glue = source
+        .lines()
+        .skip_while(|l| *l != "// GLUE BEGIN")
+        .skip(1)
+        .take_while(|l| *l != "// GLUE END")
+        .count();
+    assert!(glue > 50 && glue <= 100, "{glue} lines");
+    assert!(include_str!("../README.md").contains(&format!("**Glue: {glue} lines**")));
+}
