@@ -1126,3 +1126,36 @@ fn the_certificate_identifies_the_device_whatever_source_says() {
         assert_eq!(other_after, other_before, "the named device is untouched");
     });
 }
+
+/// The endpoint settings in the server's configuration: a per-user device cap, and a
+/// required scope the emulator's tokens lack.
+#[test]
+fn device_cap_and_required_scope_come_from_the_configuration() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let mut c = config(&dir);
+        c.enrollment.max_devices_per_user = Some(1);
+        let running = start(c).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut first = Simulator::new(device_config(&running, &authority));
+        steps(&mut first, ENROLL).await;
+        let mut second = Simulator::new(device_config(&running, &authority));
+        steps(&mut second, &ENROLL[..ENROLL.len() - 1]).await;
+        let refused = second.step("enrollment: RST").await;
+        let why = format!("{refused}");
+        assert!(why.contains("DeviceCapReached"), "{why}");
+        assert_eq!(running.app.store.traces_of(second.device_id()).unwrap(), 0);
+        running.shutdown().await;
+
+        let dir = TempDir::new();
+        let mut c = config(&dir);
+        c.enrollment.required_scope = Some("not_granted".into());
+        let running = start(c).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, &["sign in"]).await;
+        let page = sim.step("terms of use: page").await;
+        assert!(page.outcome.is_err(), "{page}");
+    });
+}
