@@ -90,6 +90,12 @@ pub struct EndpointConfig {
     pub discovery: DiscoveryConfig,
     /// How long an idle management session is kept before it is abandoned.
     pub session_idle_timeout: Duration,
+    /// Wrong digest credentials a device may send within [`Self::auth_failure_window`]
+    /// before digest authentication is refused for it until the window passes (HTTP 403
+    /// with `Retry-After`). Certificate authentication is never locked out.
+    pub max_auth_failures: u32,
+    /// The window failures are counted in.
+    pub auth_failure_window: Duration,
 }
 
 impl EndpointConfig {
@@ -115,6 +121,8 @@ impl EndpointConfig {
             terms_of_use: TouConfig::default(),
             discovery,
             session_idle_timeout: Duration::from_secs(600),
+            max_auth_failures: 10,
+            auth_failure_window: Duration::from_secs(15 * 60),
         }
     }
 

@@ -390,6 +390,43 @@ pub fn device_cap(store: &dyn Store) {
     );
 }
 
+/// Failed authentications are counted per device in a window; success forgets them;
+/// re-enrollment starts over; unknown devices record nothing. `store` must not know
+/// devices `d6`, `d6-other`.
+pub fn auth_failures(store: &dyn Store) {
+    let s = store;
+    assert_eq!(s.auth_failed("d6", 100, 60).unwrap(), 0, "unknown device");
+    for id in ["d6", "d6-other"] {
+        assert_eq!(
+            s.enroll(&device(id), &[], 10, Replace::SameOwner.into())
+                .unwrap(),
+            Enrolled::Stored
+        );
+    }
+    assert_eq!(s.auth_failures("d6", 100, 60).unwrap(), 0);
+    assert_eq!(s.auth_failed("d6", 100, 60).unwrap(), 1);
+    assert_eq!(s.auth_failed("d6", 120, 60).unwrap(), 2);
+    assert_eq!(s.auth_failures("d6", 159, 60).unwrap(), 2);
+    assert_eq!(
+        s.auth_failures("d6-other", 159, 60).unwrap(),
+        0,
+        "per device"
+    );
+    // The window ended: a new one starts.
+    assert_eq!(s.auth_failures("d6", 160, 60).unwrap(), 0);
+    assert_eq!(s.auth_failed("d6", 161, 60).unwrap(), 1);
+    s.auth_succeeded("d6").unwrap();
+    assert_eq!(s.auth_failures("d6", 162, 60).unwrap(), 0);
+    assert_eq!(s.auth_failed("d6", 163, 60).unwrap(), 1);
+    // Re-enrolling starts over.
+    assert_eq!(
+        s.enroll(&device("d6"), &[], 164, Replace::SameOwner.into())
+            .unwrap(),
+        Enrolled::Stored
+    );
+    assert_eq!(s.auth_failures("d6", 165, 60).unwrap(), 0);
+}
+
 /// Every check above, in turn, on one store that knows none of their devices.
 pub fn all(store: &dyn Store) {
     queue_lifecycle(store);
@@ -397,4 +434,5 @@ pub fn all(store: &dyn Store) {
     replacement_needs_the_owner(store);
     renewal_follows_the_certificate(store);
     device_cap(store);
+    auth_failures(store);
 }

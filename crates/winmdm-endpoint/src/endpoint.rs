@@ -20,7 +20,8 @@ use winmdm_entra::{DeviceId, EntraClaims, Principals, Validator, Verified};
 use winmdm_syncml::auth::Nonce;
 use winmdm_syncml::scope::{EnrollmentType, SessionUser};
 use winmdm_syncml::session::{
-    Authenticated, Event, Inbound, QueuedCommand, Session, SessionConfig, SessionState, Verdict,
+    AuthMethod, Authenticated, Event, Inbound, QueuedCommand, Reply, Session, SessionConfig,
+    SessionState, Verdict,
 };
 use winmdm_syncml::{CONTENT_TYPE, CONTENT_TYPE_WBXML};
 use winmdm_tou::{
@@ -354,7 +355,11 @@ impl Endpoint {
             (Route::Enrollment, _) => self.enrollment(body, input),
             (Route::Management, _) => Handled::Response(
                 self.management(request, body, input)
-                    .unwrap_or_else(|r| r.to_response()),
+                    .unwrap_or_else(|refusal| {
+                        tracing::info!(reason = %refusal, status = refusal.status().as_u16(),
+                            "management message refused");
+                        refusal.to_response()
+                    }),
             ),
         }
     }
@@ -882,7 +887,14 @@ impl Endpoint {
             session
         });
         let mut session = match restored {
-            Some(s) => s,
+            Some(mut s) => {
+                // The device's nonce is the stored one: other sessions may have rotated
+                // it since this state was written.
+                if let Ok(nonce) = Nonce::from_b64(&device.nonce) {
+                    s.set_device_nonce(nonce);
+                }
+                s
+            }
             None => {
                 // A new session: not for a device that unenrolled.
                 if device.unenrolled_at.is_some() {
@@ -900,7 +912,39 @@ impl Endpoint {
                 Session::new(config, nonce)
             }
         };
-        let verdict = if peer.is_some_and(|p| p == device.certificate.as_slice()) {
+        // Who vouches for this message? The certificate the TLS layer verified (the
+        // device's current one); or its digest credentials; or, for a later message of a
+        // session that authenticated, the session's binding: the token in the RespURI it
+        // was given, which only that device has. A certificate session keeps presenting
+        // its certificate. Anything else is challenged and changes nothing.
+        let has_cred = message.header.cred.is_some();
+        let cert_ok = peer
+            .is_some_and(|p| !device.certificate.is_empty() && p == device.certificate.as_slice());
+        let prior = session.state().authenticated();
+        let bound = session
+            .state()
+            .resp_uri()
+            .and_then(binding_token)
+            .zip(request.uri.query().and_then(query_token))
+            .is_some_and(|(expected, presented)| constant_time_eq(expected, presented));
+        let digest_attempt = !cert_ok && has_cred;
+        let failures_before = if digest_attempt {
+            let n = self
+                .store
+                .auth_failures(&device_id, now, self.config.auth_failure_window.as_secs())
+                .map_err(unavailable)?;
+            if n >= self.config.max_auth_failures {
+                tracing::warn!(device = %device_id, failures = n,
+                    "management message refused: digest authentication locked out");
+                return Err(Refusal::LockedOut {
+                    retry_after: self.config.auth_failure_window.as_secs(),
+                });
+            }
+            n
+        } else {
+            0
+        };
+        let verdict = if cert_ok {
             // The TLS layer verified possession of the current certificate: from now on
             // the one it replaced renews no more.
             if !device.certificate_used {
@@ -909,6 +953,8 @@ impl Endpoint {
                     .map_err(unavailable)?;
             }
             Verdict::Certificate
+        } else if !has_cred && bound && prior.is_some_and(|m| m != AuthMethod::Certificate) {
+            Verdict::Continue
         } else {
             Verdict::Digest {
                 username: &device.digest_username,
@@ -920,13 +966,22 @@ impl Endpoint {
                 .map_err(|_| Refusal::Unavailable)?
                 .to_vec(),
         );
+        let binding = hex(&self.random::<16>().map_err(|_| Refusal::Unavailable)?);
         let mut commit = Commit::new(&device_id, &session_id, version);
         let reply = match session.receive(message, now) {
             Err(e) => {
                 tracing::info!(device = %device_id, error = %e, "management message refused");
                 return Err(Refusal::Session(e.to_string()));
             }
-            Ok(Inbound::Expired(reply)) => reply,
+            Ok(Inbound::Expired(reply)) => {
+                // The session had expired: say so. Whoever sent this, nothing is stored
+                // here (the next authenticated session sweeps the expired one).
+                return Ok(respond(
+                    StatusCode::OK,
+                    Some(CONTENT_TYPE),
+                    reply.to_xml().into_bytes(),
+                ));
+            }
             Ok(Inbound::Authenticate(step)) => {
                 // A new session under the SessionID of one the device abandoned (a reboot,
                 // a wrapped counter): that one's commands go back to the queue — those
@@ -942,6 +997,9 @@ impl Endpoint {
                 });
                 match step.decide(verdict, fresh_nonce) {
                     Authenticated::Yes(mut exchange) => {
+                        if exchange.state().resp_uri().is_none() {
+                            exchange.bind(format!("{}?s={binding}", self.config.management_url()));
+                        }
                         if !restarted.is_empty() {
                             tracing::info!(device = %device_id, session = %session_id,
                                 requeued = restarted.len(), "session restarted by the device");
@@ -1018,13 +1076,41 @@ impl Endpoint {
                         }
                         exchange.reply()
                     }
-                    Authenticated::Challenged(reply)
-                    | Authenticated::Refused(reply)
-                    | Authenticated::Repeat(reply) => reply,
+                    Authenticated::Challenged(reply) | Authenticated::Refused(reply) => {
+                        if digest_attempt {
+                            let n = self
+                                .store
+                                .auth_failed(
+                                    &device_id,
+                                    now,
+                                    self.config.auth_failure_window.as_secs(),
+                                )
+                                .map_err(unavailable)?;
+                            tracing::info!(device = %device_id, failures = n,
+                                "management message refused: wrong digest credentials");
+                        } else {
+                            tracing::info!(device = %device_id,
+                                "management message challenged: no credentials, certificate or session binding");
+                        }
+                        // Nothing else an unauthenticated message sent is kept.
+                        return Ok(respond(
+                            StatusCode::OK,
+                            Some(CONTENT_TYPE),
+                            reply.to_xml().into_bytes(),
+                        ));
+                    }
+                    Authenticated::Repeat(reply) => reply,
                 }
             }
         };
-        commit.nonce = reply.next_nonce.as_ref().map(Nonce::to_b64);
+        // The next nonce is kept only when the message authenticated (a digest success
+        // rotates it).
+        if authenticated_now(&reply) {
+            commit.nonce = reply.next_nonce.as_ref().map(Nonce::to_b64);
+        }
+        if digest_attempt && failures_before > 0 && commit.nonce.is_some() {
+            self.store.auth_succeeded(&device_id).map_err(unavailable)?;
+        }
         commit.session = match &reply.end {
             Some(end) => {
                 commit
@@ -1087,4 +1173,40 @@ fn storage(e: StoreError) -> EnrollError {
 fn unavailable(e: StoreError) -> Refusal {
     tracing::error!(error = %e, "storage");
     Refusal::Unavailable
+}
+
+/// Whether a reply answers a message that authenticated with digest credentials just now
+/// (its header status is 212 with the next nonce).
+fn authenticated_now(reply: &Reply) -> bool {
+    reply.next_nonce.is_some()
+        && reply
+            .message
+            .body
+            .commands
+            .first()
+            .is_some_and(|c| match c {
+                winmdm_syncml::Command::Status(s) => {
+                    s.code() == Some(winmdm_syncml::StatusCode::AUTHENTICATION_ACCEPTED)
+                }
+                _ => false,
+            })
+}
+
+/// The `s` parameter of a query string.
+fn query_token(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("s="))
+        .filter(|t| !t.is_empty())
+}
+
+/// The binding token in a bound `RespURI`.
+fn binding_token(resp_uri: &str) -> Option<&str> {
+    resp_uri.split_once('?').and_then(|(_, q)| query_token(q))
+}
+
+/// Compares without leaking where the first difference is.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

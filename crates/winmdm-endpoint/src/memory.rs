@@ -16,6 +16,8 @@ struct Tables {
     /// By ID (IDs grow, so the map is in queueing order).
     commands: BTreeMap<i64, (String, CommandRecord)>,
     sessions: HashMap<(String, String), StoredSession>,
+    /// Failed authentications: (count, window start).
+    failures: HashMap<String, (u32, u64)>,
     next_id: i64,
 }
 
@@ -24,6 +26,7 @@ impl Tables {
         self.devices.remove(device_id);
         self.commands.retain(|_, (d, _)| d != device_id);
         self.sessions.retain(|(d, _), _| d != device_id);
+        self.failures.remove(device_id);
     }
 
     fn add_command(
@@ -332,6 +335,33 @@ impl Store for MemoryStore {
                 );
             }
         }
+        Ok(())
+    }
+
+    fn auth_failed(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError> {
+        let mut t = self.lock();
+        if !t.devices.contains_key(device_id) {
+            return Ok(0);
+        }
+        let entry = t.failures.entry(device_id.to_owned()).or_insert((0, now));
+        if now.saturating_sub(entry.1) >= window || entry.0 == 0 {
+            *entry = (0, now);
+        }
+        entry.0 = entry.0.saturating_add(1);
+        Ok(entry.0)
+    }
+
+    fn auth_failures(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError> {
+        Ok(self
+            .lock()
+            .failures
+            .get(device_id)
+            .filter(|(_, since)| now.saturating_sub(*since) < window)
+            .map_or(0, |(n, _)| *n))
+    }
+
+    fn auth_succeeded(&self, device_id: &str) -> Result<(), StoreError> {
+        self.lock().failures.remove(device_id);
         Ok(())
     }
 

@@ -429,6 +429,25 @@ pub trait Store: Send + Sync + 'static {
     /// concurrent request) or a command was handed out elsewhere: nothing was applied;
     /// [`CommitError::Store`].
     fn commit(&self, commit: &Commit) -> Result<(), CommitError>;
+    /// Records a failed authentication of `device_id` (wrong digest credentials) at
+    /// `now` and returns how many failures the current window holds, this one included. A
+    /// window starts at the first failure after the previous window (`window` seconds
+    /// long) ended. Unknown devices: 0, nothing recorded.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn auth_failed(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError>;
+    /// How many failed authentications of `device_id` the window open at `now` holds (0
+    /// once it has ended).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn auth_failures(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError>;
+    /// Forgets the device's failures (it authenticated).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn auth_succeeded(&self, device_id: &str) -> Result<(), StoreError>;
     /// How many rows of any kind mention `device_id` (for "left no trace" checks).
     ///
     /// # Errors

@@ -80,6 +80,14 @@ pub enum Refusal {
     /// Storage failed; nothing was applied: HTTP 503 with `Retry-After`.
     #[error("storage is unavailable")]
     Unavailable,
+    /// Too many wrong digest credentials for this device within the configured window:
+    /// digest authentication is refused until it passes (a device presenting its
+    /// certificate is never locked out): HTTP 403 with `Retry-After`.
+    #[error("too many failed authentications; retry later")]
+    LockedOut {
+        /// Seconds until digest authentication is tried again.
+        retry_after: u64,
+    },
     /// A stored session state could not be read: HTTP 500.
     #[error("the stored session is unreadable")]
     Corrupt,
@@ -93,6 +101,7 @@ impl Refusal {
             Self::Malformed(_) | Self::Session(_) => StatusCode::BAD_REQUEST,
             Self::UnknownDevice | Self::Unenrolled => StatusCode::UNAUTHORIZED,
             Self::Conflict | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::LockedOut { .. } => StatusCode::FORBIDDEN,
             Self::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,9 +115,16 @@ impl Refusal {
             Some("text/plain; charset=utf-8"),
             format!("{self}\n").into_bytes(),
         );
-        if matches!(self, Self::Conflict | Self::Unavailable) {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match self {
+            Self::Conflict | Self::Unavailable => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::LockedOut { retry_after } => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
         }
         r
     }

@@ -276,6 +276,8 @@ struct Download {
 pub struct Device {
     device_id: String,
     server: String,
+    /// The `RespURI` the server set in this session: where its later messages go.
+    resp_uri: Option<String>,
     session: u32,
     msg_id: u32,
     tree: BTreeMap<String, String>,
@@ -291,6 +293,8 @@ pub struct Device {
     download: Option<Download>,
     applied: Vec<Applied>,
     over: bool,
+    /// The server's status for the header when it refused the session.
+    refused: Option<StatusCode>,
 }
 
 impl Device {
@@ -309,6 +313,7 @@ impl Device {
         Self {
             device_id: device_id.to_owned(),
             server: server.to_owned(),
+            resp_uri: None,
             session: 0,
             msg_id: 0,
             tree,
@@ -324,6 +329,7 @@ impl Device {
             download: None,
             applied: Vec::new(),
             over: true,
+            refused: None,
         }
     }
 
@@ -384,18 +390,31 @@ impl Device {
         &self.applied
     }
 
+    /// The status the server answered the session's header with when it refused it
+    /// (403, or 401/407 without a challenge to retry), if it did.
+    pub fn refused(&self) -> Option<StatusCode> {
+        self.refused
+    }
+
     /// Whether the current session is over.
     pub fn session_over(&self) -> bool {
         self.over
     }
 
+    /// Where the next message goes: the `RespURI` the server set in this session (Windows
+    /// follows it), or the server's URL.
+    pub fn url(&self) -> &str {
+        self.resp_uri.as_deref().unwrap_or(&self.server)
+    }
+
     fn header(&mut self) -> MessageBuilder {
         self.msg_id += 1;
+        let target = self.url().to_owned();
         let mut b = MessageBuilder::new(
             &self.session.to_string(),
             self.msg_id,
             &self.device_id,
-            &self.server,
+            &target,
         );
         if let Some((u, p, n)) = &self.digest
             && !self.authenticated
@@ -412,6 +431,8 @@ impl Device {
     pub fn start_session(&mut self) -> SyncMl {
         self.session = (self.session + 1) % 256;
         self.msg_id = 0;
+        self.resp_uri = None;
+        self.refused = None;
         self.authenticated = false;
         self.over = false;
         self.upload = None;
@@ -632,6 +653,11 @@ impl Device {
             return None;
         }
         let server_msg: u32 = server.header.msg_id.trim().parse().unwrap_or(0);
+        if let Some(uri) = server.header.resp_uri.as_deref().map(str::trim)
+            && !uri.is_empty()
+        {
+            self.resp_uri = Some(uri.to_owned());
+        }
         let msg_id = server.header.msg_id.trim().to_owned();
         // The server's answer to our header: authentication.
         for c in &server.body.commands {
@@ -660,6 +686,7 @@ impl Device {
                     }
                     c if !c.is_success() => {
                         self.over = true;
+                        self.refused = Some(c);
                         return None;
                     }
                     _ => {}

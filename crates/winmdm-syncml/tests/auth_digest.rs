@@ -195,7 +195,7 @@ fn session_challenge_and_rotation_against_python() {
 
     let mut s = Session::new(
         SessionConfig::new(EnrollmentType::Device),
-        Nonce::from_bytes(b"never-sent-nonce".to_vec()),
+        Nonce::from_bytes(b"device-nonce-16b".to_vec()),
     );
     // 1. No credentials: 407 + the nonce to use.
     let Authenticated::Challenged(r1) = decide(&mut s, msg(1).build(), 0xA1, user, pass) else {
@@ -206,7 +206,9 @@ fn session_challenge_and_rotation_against_python() {
     };
     assert_eq!(h1.code(), Some(StatusCode::MISSING_CREDENTIALS));
     let n1 = chal_nonce(&r1.message);
-    assert_eq!(n1, Nonce::from_bytes(vec![0xA1; 16]).to_b64());
+    // The challenge carries the device's current nonce (an unauthenticated message
+    // changes nothing, so a forged one cannot make the real device's digest stale).
+    assert_eq!(n1, Nonce::from_bytes(b"device-nonce-16b".to_vec()).to_b64());
     // 2. Python's digest over that nonce: 212 + NextNonce.
     let Authenticated::Yes(ex) = decide(
         &mut s,

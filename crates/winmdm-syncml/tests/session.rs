@@ -1158,11 +1158,14 @@ fn user_token_never_authenticates_the_device() {
             panic!()
         };
         assert_eq!(h.code(), Some(StatusCode::MISSING_CREDENTIALS));
+        // The challenge repeats the device's current nonce: nothing changes until it
+        // authenticates.
+        let current = s.state().nonce().clone();
         assert_eq!(
             h.chal.as_ref().unwrap().meta.next_nonce.as_deref(),
-            Some(nonce(2).to_b64().as_str())
+            Some(current.to_b64().as_str())
         );
-        assert_eq!(r.next_nonce, Some(nonce(2)));
+        assert_eq!(r.next_nonce, Some(current));
         assert!(s.state().authenticated().is_none());
         assert_eq!(s.state().queued().count(), 1, "nothing was sent");
     }
@@ -1198,9 +1201,11 @@ fn wrong_digest_is_challenged_then_locked_out() {
         })
         .collect();
     assert_eq!(codes, [401, 401, 401]);
-    // Every challenge rotated the nonce.
+    // Every challenge repeats the device's current nonce: wrong credentials change
+    // nothing the device (or a stateless server) relies on.
     let nonces: Vec<_> = h.replies.iter().map(|r| r.next_nonce.clone()).collect();
-    assert!(nonces[0].is_some() && nonces[1].is_some() && nonces[0] != nonces[1]);
+    assert_eq!(nonces[0], Some(nonce(1)));
+    assert_eq!(nonces[1], Some(nonce(1)));
     assert!(h.server_msgs.iter().all(|m| m.body.commands.len() == 1));
 }
 
@@ -1445,4 +1450,99 @@ fn a_reused_session_id_starts_a_new_session() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// After it authenticates, the session is bound: replies carry `RespURI` and the device
+/// sends the rest of the session there, without credentials.
+#[test]
+fn an_authenticated_session_is_bound_to_its_resp_uri() {
+    let mut h = Harness::new(EnrollmentType::Device, device());
+    h.queue("x", Command::get(1u32, ["./DevDetail/SwV"]));
+    let end = h.run();
+    assert_eq!(end.reason, EndReason::Completed);
+    let bound = h.session.state().resp_uri().unwrap().to_owned();
+    assert!(
+        bound.starts_with(SERVER) && bound.contains("?s="),
+        "{bound}"
+    );
+    assert!(
+        h.server_msgs
+            .iter()
+            .all(|m| m.header.resp_uri.as_deref() == Some(bound.as_str()))
+    );
+    assert!(h.client_msgs.len() >= 2);
+    for m in &h.client_msgs[1..] {
+        assert_eq!(m.header.target.as_ref().unwrap().loc_uri.as_str(), bound);
+        assert!(m.header.cred.is_none());
+    }
+}
+
+/// Anyone can write a device's `Source` and `SessionID`: in a digest session, a later
+/// message without credentials that the vendor does not vouch for (not bound) is
+/// challenged, and the session is unchanged — no Alert 1226, no statuses filed.
+#[test]
+fn an_unbound_message_without_credentials_cannot_join_a_digest_session() {
+    let mut s = Session::new(SessionConfig::new(EnrollmentType::Device), nonce(1));
+    s.queue(winmdm_syncml::session::QueuedCommand::new(
+        "x",
+        Command::get(1u32, ["./DevDetail/SwV"]),
+    ))
+    .unwrap();
+    let mut d = device();
+    let first = d.start_session();
+    let Inbound::Authenticate(step) = s.receive(first, 10).unwrap() else {
+        panic!()
+    };
+    let digest = Verdict::Digest {
+        username: USER,
+        password: PASS,
+    };
+    let Authenticated::Yes(ex) = step.decide(digest, nonce(2)) else {
+        panic!("the device authenticates")
+    };
+    let _ = ex.reply();
+    let before = s.state().clone();
+    let forged = MessageBuilder::new("1", 2, DEVICE, SERVER)
+        .unenroll()
+        .build();
+    let Inbound::Authenticate(step) = s.receive(forged, 11).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Challenged(r) = step.decide(digest, nonce(3)) else {
+        panic!("a credential-less, unbound message is challenged")
+    };
+    assert_eq!(r.next_nonce.as_ref(), Some(before.nonce()));
+    assert_eq!(s.state(), &before, "nothing changed");
+}
+
+/// A stateless server does not keep a challenged first message's state: the reply to
+/// the device's retry must not reuse the challenge's MsgID.
+#[test]
+fn server_msg_ids_stay_unique_across_a_challenge_that_was_not_stored() {
+    let config = SessionConfig::new(EnrollmentType::Device);
+    let mut d =
+        winmdm_syncml::client::Device::new(DEVICE, SERVER).with_digest(USER, PASS, nonce(9));
+    let digest = Verdict::Digest {
+        username: USER,
+        password: PASS,
+    };
+    // The server's stored nonce is 1; the device's is stale: challenged.
+    let mut s = Session::new(config.clone(), nonce(1));
+    let Inbound::Authenticate(step) = s.receive(d.start_session(), 10).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Challenged(challenge) = step.decide(digest, nonce(2)) else {
+        panic!()
+    };
+    // Nothing stored: the retry meets a new session object.
+    let retry = d.respond(&challenge.message).unwrap();
+    let mut s = Session::new(config, nonce(1));
+    let Inbound::Authenticate(step) = s.receive(retry, 11).unwrap() else {
+        panic!()
+    };
+    let Authenticated::Yes(ex) = step.decide(digest, nonce(2)) else {
+        panic!("the retry authenticates with the challenged nonce")
+    };
+    let reply = ex.reply();
+    assert_ne!(reply.message.header.msg_id, challenge.message.header.msg_id);
 }

@@ -368,7 +368,36 @@ impl Simulator {
     /// the server). The step `management: reboot mid-session` sends a session's first
     /// message, takes the server's commands, and reboots before answering them.
     pub fn reboot(&mut self) {
+        // Windows keeps its OMA-DM nonce across reboots (the registry holds it).
+        if let (Some(device), Some(identity)) = (&self.device, &mut self.identity)
+            && let Some(nonce) = device.nonce()
+        {
+            identity.nonce = nonce.clone();
+        }
         self.device = None;
+    }
+
+    /// A soak of an enrolled device: `sessions` management sessions in a row (its
+    /// SessionID, a counter modulo 256, wraps every 256), with a reboot in the middle of
+    /// the session halfway through (`management: reboot mid-session`). Returns the first
+    /// step that failed, if any.
+    ///
+    /// # Errors
+    /// The failed step.
+    pub async fn soak(&mut self, sessions: usize) -> Result<(), Box<Step>> {
+        for n in 0..sessions {
+            if n == sessions / 2 {
+                let step = self.step("management: reboot mid-session").await;
+                if step.outcome.is_err() {
+                    return Err(Box::new(step));
+                }
+            }
+            let step = self.step("management: session").await;
+            if step.outcome.is_err() {
+                return Err(Box::new(step));
+            }
+        }
+        Ok(())
     }
 
     /// A copy of the enrolled identity (key, certificate, management account), if any.
@@ -1146,7 +1175,6 @@ impl Simulator {
         let already = device.applied().len();
         let mut message = device.start_session();
         let client = self.client(true)?;
-        let url = id.dm_url.clone();
         let mut status = 0;
         let mut round_trips = 0;
         loop {
@@ -1158,6 +1186,12 @@ impl Simulator {
                 ));
             }
             let xml = winmdm_syncml::encode(&message);
+            // Where the device sends: the session's RespURI once the server set one (as
+            // Windows does), the provisioned server URL before.
+            let url = self
+                .device
+                .as_ref()
+                .map_or_else(String::new, |d| d.url().to_owned());
             let (s, headers, body) = self
                 .send(
                     client
@@ -1199,6 +1233,12 @@ impl Simulator {
         let Some(device) = self.device.as_ref() else {
             return Err(Failure::new("no device"));
         };
+        if let Some(code) = device.refused() {
+            return Err(Failure::http(
+                status,
+                format!("the server refused the session (SyncML status {})", code.0),
+            ));
+        }
         let new: Vec<String> = device.applied()[already..]
             .iter()
             .map(|a| format!("{} {}", a.command, a.uri))

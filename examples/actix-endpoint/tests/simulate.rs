@@ -46,6 +46,48 @@ fn a_simulated_device_enrolls_is_managed_renews_and_unenrolls() {
     rt.block_on(handle.stop(true));
 }
 
+/// The soak: an enrolled device runs 1,000 sessions (its SessionID wraps at 256) with a
+/// reboot mid-session halfway, digest-authenticated over plain HTTP: not one refused.
+#[test]
+fn a_thousand_sessions_with_wraps_and_a_reboot() {
+    let entra = EntraEmulator::spawn().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let endpoint = Arc::new(demo_endpoint(&url, entra.base_url()).unwrap());
+    let shared = Shared {
+        endpoint,
+        http: reqwest::Client::new(),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let srv = server(shared, listener).unwrap();
+            tx.send(srv.handle()).unwrap();
+            srv.await.unwrap();
+        });
+    });
+    let handle = rx.recv().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut config = SimulatorConfig::new(&url, TokenSource::emulator(entra.base_url()));
+        config.renew = false;
+        config.unenroll = false;
+        let mut sim = simulator::Simulator::new(config);
+        for step in sim.plan() {
+            if step.starts_with("management") {
+                break;
+            }
+            let s = sim.step(step).await;
+            assert!(s.outcome.is_ok(), "{s}");
+        }
+        sim.soak(1000).await.unwrap_or_else(|step| panic!("{step}"));
+        handle.stop(true).await;
+    });
+}
+
 /// The glue stays within what the README promises.
 #[test]
 fn the_glue_is_at_most_100_lines() {

@@ -35,13 +35,15 @@ fn post(url: &str, body: Vec<u8>, content_type: &str) -> http::Response<Vec<u8>>
     .unwrap()
 }
 
-/// Runs one whole session of `device` against `url`: every answer is a `200` SyncML
-/// message, and the session ends within ten messages.
+/// Runs one whole session of `device`: every answer is a `200` SyncML message, and the
+/// session ends within ten messages. Each message goes where the device sends it: the
+/// management URL, then the session's bound RespURI.
 fn run_session(device: &mut Device, url: &str) {
     let mut msg = device.start_session();
+    assert_eq!(device.url(), url);
     for _ in 0..10 {
         let resp = post(
-            url,
+            &device.url().to_owned(),
             winmdm_syncml::encode(&msg).into_bytes(),
             winmdm_syncml::CONTENT_TYPE,
         );
@@ -54,6 +56,7 @@ fn run_session(device: &mut Device, url: &str) {
         }
     }
     assert!(device.session_over());
+    assert_eq!(device.refused(), None, "the session was refused");
 }
 
 #[test]
@@ -106,9 +109,9 @@ fn unknown_devices_and_wbxml_are_refused_without_a_trace() {
     assert_eq!(resp.status(), 400);
 }
 
-/// Windows' SessionID is an 8-bit counter: the 257th session reuses the first one's ID,
-/// whose ended state this endpoint still holds. Every session is served (it refused every
-/// session from the 257th on).
+/// The soak: Windows' SessionID is an 8-bit counter, so 1,000 sessions wrap it three
+/// times, and a reboot halfway abandons a session: every session is served (this example
+/// once refused every session from the 257th on).
 #[test]
 fn session_ids_wrap_without_refusals() {
     let (url, endpoint) = start();
@@ -125,13 +128,42 @@ fn session_ids_wrap_without_refusals() {
         .unwrap();
     let mut device = Device::new("dev-wrap", &url).with_digest("u", "p", nonce);
     device.set_node("./DevDetail/SwV", "10.0.26100.2605");
-    for n in 1..=300 {
+    for n in 1..=1000 {
         if n > 1 {
             endpoint.queue("dev-wrap", &swv()).unwrap();
         }
+        if n == 500 {
+            // A reboot mid-session: the first message goes out, the device restarts
+            // (its SessionID counter starts over, its nonce is kept) before answering.
+            let first = device.start_session();
+            let resp = post(
+                &url,
+                winmdm_syncml::encode(&first).into_bytes(),
+                winmdm_syncml::CONTENT_TYPE,
+            );
+            assert_eq!(resp.status(), 200);
+            let reply = winmdm_syncml::decode(resp.body()).unwrap();
+            let _ = device.respond(&reply);
+            let kept = device.nonce().unwrap().clone();
+            device = Device::new("dev-wrap", &url).with_digest("u", "p", kept);
+            device.set_node("./DevDetail/SwV", "10.0.26100.2605");
+        }
         run_session(&mut device, &url);
     }
-    assert_eq!(endpoint.results().len(), 300);
+    // Every session got its result; the one the reboot interrupted was sent again.
+    let open: Vec<_> = {
+        use winmdm_endpoint::Store as _;
+        endpoint
+            .store()
+            .commands("dev-wrap")
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.state != "done")
+            .map(|c| (c.id, c.state))
+            .collect()
+    };
+    assert!(open.is_empty(), "{open:?}");
+    assert_eq!(endpoint.results().len(), 1000);
 }
 
 /// A stored state that no longer restores (another version of winmdm wrote it) starts a

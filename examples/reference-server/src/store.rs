@@ -124,7 +124,12 @@ CREATE TABLE IF NOT EXISTS sessions (
 const MIGRATIONS: &[(i64, &str)] = &[
     (2, "ALTER TABLE commands ADD COLUMN for_user TEXT;"),
     (3, MIGRATION_3),
+    (4, MIGRATION_4),
 ];
+
+/// Failed authentications per device, counted in a window (digest lockout).
+const MIGRATION_4: &str = "ALTER TABLE devices ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN auth_failures_since INTEGER;";
 
 /// Renewal by certificate: the certificate a renewal replaced, and whether the current one
 /// has been used (a device's existing certificate counts as used).
@@ -133,7 +138,7 @@ ALTER TABLE devices ADD COLUMN certificate_used INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX IF NOT EXISTS devices_by_thumbprint ON devices(thumbprint);
 CREATE INDEX IF NOT EXISTS devices_by_previous_thumbprint ON devices(previous_thumbprint);";
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -597,6 +602,50 @@ impl Store for SqliteStore {
 
     fn commit(&self, m: &Commit) -> Result<(), CommitError> {
         self.apply(m).map_err(CommitError::from)
+    }
+
+    fn auth_failed(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError> {
+        self.with(|c| {
+            let n: Option<i64> = c
+                .query_row(
+                    "UPDATE devices SET \
+                       auth_failures = CASE WHEN auth_failures = 0 OR auth_failures_since IS NULL \
+                         OR ?2 - auth_failures_since >= ?3 THEN 1 ELSE auth_failures + 1 END, \
+                       auth_failures_since = CASE WHEN auth_failures = 0 OR auth_failures_since IS NULL \
+                         OR ?2 - auth_failures_since >= ?3 THEN ?2 ELSE auth_failures_since END \
+                     WHERE device_id = ?1 RETURNING auth_failures",
+                    params![device_id, to_i64(now), to_i64(window)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+        })
+    }
+
+    fn auth_failures(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError> {
+        self.with(|c| {
+            let n: Option<i64> = c
+                .query_row(
+                    "SELECT CASE WHEN auth_failures_since IS NOT NULL \
+                       AND ?2 - auth_failures_since < ?3 THEN auth_failures ELSE 0 END \
+                     FROM devices WHERE device_id = ?1",
+                    params![device_id, to_i64(now), to_i64(window)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+        })
+    }
+
+    fn auth_succeeded(&self, device_id: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE devices SET auth_failures = 0, auth_failures_since = NULL \
+                 WHERE device_id = ?1 AND auth_failures <> 0",
+                [device_id],
+            )?;
+            Ok(())
+        })
     }
 
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {

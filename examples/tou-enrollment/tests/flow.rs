@@ -224,3 +224,33 @@ fn refusals_are_soap_faults_and_leave_no_trace() {
     assert_eq!(subcode(&post(&url, String::new())).0, "s:MessageFormat");
     assert!(app.enrolled().is_empty(), "nothing was issued");
 }
+
+/// The soak: the simulated Windows device enrolls through the example, then runs 1,000
+/// management sessions (its SessionID wraps at 256) with a reboot mid-session halfway:
+/// not one refused.
+#[test]
+fn a_simulated_device_enrolls_and_runs_a_thousand_sessions() {
+    use winmdm_testkit::simulator::{Simulator, SimulatorConfig, TokenSource};
+    let (base, app) = start();
+    let token = token(&tk::ALICE);
+    let mut config = SimulatorConfig::new(&base, TokenSource::Fixed(token));
+    config.device_id = tk::ENROLLMENT_DEVICE_ID.to_owned();
+    config.renew = false;
+    config.unenroll = false;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut sim = Simulator::new(config);
+        for step in sim.plan() {
+            if step.starts_with("management") {
+                break;
+            }
+            let s = sim.step(step).await;
+            assert!(s.outcome.is_ok(), "{s}");
+        }
+        sim.soak(1000).await.unwrap_or_else(|step| panic!("{step}"));
+    });
+    assert_eq!(app.enrolled().len(), 1);
+}

@@ -15,7 +15,8 @@
 //!    credentials it sent. The vendor decides with a [`Verdict`]: the TLS client
 //!    certificate its TLS layer verified for that device, the device's OMA-DM MD5 digest
 //!    secret (the session checks `Cred` against the current nonce and answers 401/407 with
-//!    a `Chal` and a fresh nonce when it does not match), or deny. The Entra user token
+//!    a `Chal` carrying that nonce when it does not match), the session's binding
+//!    ([`Verdict::Continue`], see below), or deny. The Entra user token
 //!    never authenticates the device. An unauthenticated device gets no commands and its
 //!    message is not processed. A repeat of the last message (the client did not get the
 //!    reply) that authenticates as it did the first time gets [`Authenticated::Repeat`]:
@@ -29,6 +30,27 @@
 //!    nonce to store with the device, the commands that can never be sent, and — when the
 //!    session is over — a [`SessionEnd`] listing what was not sent or not answered.
 //!    Store [`Session::state`] (or drop it when the session ended).
+//!
+//! # Security: who vouches for a message
+//!
+//! `SyncHdr/Source`, `SessionID` and `MsgID` are written by the client: anyone can copy
+//! them. A message is processed only on evidence the device alone has:
+//!
+//! | evidence | verdict | notes |
+//! |---|---|---|
+//! | the client certificate the TLS layer verified, issued to this device | [`Verdict::Certificate`] | a certificate session must present it with every message |
+//! | `Cred`: the MD5 digest of the device's OMA-DM secret over its current nonce | [`Verdict::Digest`] | a message without `Cred` is challenged, even mid-session |
+//! | the session's binding: the unguessable token in the `RespURI` the server gave the session after it authenticated ([`Exchange::bind`]) | [`Verdict::Continue`] | Windows sends a session's later messages to its `RespURI`, without `Cred` |
+//!
+//! A message with none of these changes nothing: it is challenged with the device's
+//! *current* nonce (a fresh one would have to be stored, and then one forged message would
+//! make the real device's next digest fail), and a stateless server stores nothing for it.
+//! Count failed digests per device outside the session (winmdm-endpoint keeps them in its
+//! store, with a window, and never locks out certificate authentication). Server `MsgID`s
+//! continue from the client's in a state's first reply, so they stay unique even when a
+//! challenged first message left no state. When a stored state is restored for a device
+//! whose nonce other sessions rotated since, give it the current one
+//! ([`Session::set_device_nonce`]).
 //!
 //! # SessionIDs are reused
 //!
@@ -83,13 +105,25 @@
 //! let mut seen = Vec::new();
 //! let mut now = 1_780_000_000;
 //! loop {
+//!     // The URL the message came to (your HTTP layer knows it): a later message of the
+//!     // session arrives on the bound RespURI, with its token, and without credentials.
+//!     let url = device.url().to_owned();
+//!     let bound = session.state().resp_uri() == Some(url.as_str());
+//!     let verdict = if bound && message.header.cred.is_none() {
+//!         Verdict::Continue
+//!     } else {
+//!         Verdict::Digest { username: "device-1", password: "s3cret" }
+//!     };
 //!     let reply = match session.receive(message, now)? {
 //!         Inbound::Authenticate(step) => {
-//!             match step.decide(Verdict::Digest { username: "device-1", password: "s3cret" },
-//!                               Nonce::from_bytes(vec![now as u8; 16])) {
+//!             match step.decide(verdict, Nonce::from_bytes(vec![now as u8; 16])) {
 //!                 Authenticated::Yes(mut exchange) => {
 //!                     while let Some(event) = exchange.poll_event() {
 //!                         seen.push(event);
+//!                     }
+//!                     if exchange.state().resp_uri().is_none() {
+//!                         // Use 16 random bytes for the token.
+//!                         exchange.bind("https://mdm.example/ManagementServer/MDM.svc?s=6b1f0e2a");
 //!                     }
 //!                     exchange.reply()
 //!                 }
@@ -518,6 +552,9 @@ pub struct SessionState {
     session_id: Option<Text>,
     device_id: Option<Text>,
     server_uri: Option<Text>,
+    /// The `RespURI` the session is bound to ([`Exchange::bind`]).
+    #[serde(default)]
+    resp_uri: Option<Text>,
     auth: AuthState,
     user: UserContext,
     client_max_msg_size: Option<u64>,
@@ -545,6 +582,11 @@ impl SessionState {
     /// The session's `SessionID`, once the first message arrived.
     pub fn session_id(&self) -> Option<&str> {
         self.session_id.as_deref()
+    }
+
+    /// The `RespURI` the session is bound to, if it is ([`Exchange::bind`]).
+    pub fn resp_uri(&self) -> Option<&str> {
+        self.resp_uri.as_deref()
     }
 
     /// The device's ID (`SyncHdr/Source` of its messages), once the first message arrived.
@@ -635,16 +677,20 @@ pub enum Verdict<'a> {
     /// The vendor's TLS layer verified a client certificate issued to this device.
     Certificate,
     /// Check the device's OMA-DM MD5 digest credentials (issued in the provisioning
-    /// document) against the current nonce. Without `Cred`, a device already
-    /// authenticated in this session is accepted.
+    /// document) against the current nonce. A message without `Cred` is challenged, even
+    /// in a session that authenticated earlier: anyone can write a `Source` and a
+    /// `SessionID`. Vouch for such a message with [`Verdict::Continue`] when it arrived
+    /// on the session's bound `RespURI` ([`Exchange::bind`]).
     Digest {
         /// `AAUTHNAME`.
         username: &'a str,
         /// `AAUTHSECRET`.
         password: &'a str,
     },
-    /// Accept on the strength of an earlier authentication in this session; a device that
-    /// has not authenticated is challenged (407).
+    /// The vendor vouches that the message belongs to this session — it arrived on the
+    /// session's bound `RespURI` ([`Exchange::bind`]), whose token only the device that
+    /// authenticated has — so it is accepted on the strength of the session's earlier
+    /// authentication; a session that has not authenticated is challenged (407).
     Continue,
     /// Unknown or blocked device: the session ends with a 403 for the header.
     Deny,
@@ -656,8 +702,8 @@ pub enum Verdict<'a> {
 pub enum Authenticated<'s> {
     /// The device is authenticated: the message is processed.
     Yes(Exchange<'s>),
-    /// Credentials missing or wrong: send this challenge (401/407 with a fresh nonce);
-    /// the client retries with new credentials.
+    /// Credentials missing or wrong: send this challenge (401/407 with the device's current
+    /// nonce); the client retries with credentials.
     Challenged(Reply),
     /// Denied, or too many failures: send this reply (or answer HTTP 401/403 instead).
     /// A session not yet authenticated has ended ([`Reply::end`]); an authenticated one
@@ -735,6 +781,7 @@ impl Session {
                 session_id: None,
                 device_id: None,
                 server_uri: None,
+                resp_uri: None,
                 auth: AuthState {
                     nonce,
                     method: None,
@@ -771,6 +818,14 @@ impl Session {
             });
         }
         Ok(Self { state })
+    }
+
+    /// Sets the device's current digest nonce, as the server stores it per device: other
+    /// sessions of the device may have rotated it since this state was stored (a session
+    /// the device abandoned, restored when it reuses the SessionID). A repeated message is
+    /// still checked against the nonce it was made for.
+    pub fn set_device_nonce(&mut self, nonce: Nonce) {
+        self.state.auth.nonce = nonce;
     }
 
     /// The state to store.
@@ -1078,8 +1133,8 @@ impl<'s> AuthStep<'s> {
     }
 
     /// Applies the vendor's decision. `fresh_nonce` (16 random bytes from a CSPRNG) becomes
-    /// the device's next digest nonce when one is sent (a challenge, or `NextNonce` after
-    /// a successful digest authentication); it is unused otherwise.
+    /// the device's next digest nonce after a successful digest authentication
+    /// (`NextNonce`); it is unused otherwise (a challenge repeats the current nonce).
     pub fn decide(self, verdict: Verdict<'_>, fresh_nonce: Nonce) -> Authenticated<'s> {
         let AuthStep {
             session,
@@ -1100,7 +1155,7 @@ impl<'s> AuthStep<'s> {
                 Verdict::Certificate => true,
                 Verdict::Continue => prior.is_some(),
                 Verdict::Digest { username, password } => match (cred, then) {
-                    (None, _) => prior == Some(AuthMethod::Digest),
+                    (None, _) => false,
                     (Some(c), Some(n)) => auth::verify(c, username, password, n, false).is_ok(),
                     (Some(_), None) => false,
                 },
@@ -1144,7 +1199,7 @@ impl<'s> AuthStep<'s> {
                 None => Err(auth::AuthError::Missing),
             },
             Verdict::Digest { username, password } => match (cred, prior) {
-                (None, Some(AuthMethod::Digest)) => Ok((AuthMethod::Digest, StatusCode::OK, false)),
+                // Without credentials only a bound message continues ([`Verdict::Continue`]).
                 (None, _) => Err(auth::AuthError::Missing),
                 (Some(cred), _) => {
                     auth::verify(cred, username, password, &session.state.auth.nonce, false).map(
@@ -1210,22 +1265,26 @@ impl<'s> AuthStep<'s> {
                         fingerprint,
                     );
                 }
+                // The challenge carries the device's current nonce: a message that did not
+                // authenticate changes nothing a stateless server keeps (a fresh nonce
+                // would have to be stored, and a forged message would then break the real
+                // device's next attempt). The nonce rotates after a success.
                 let nonce_used = st.auth.nonce.clone();
-                st.auth.nonce = fresh_nonce.clone();
+                let challenge = nonce_used.clone();
                 if st.phase == Phase::New {
                     // The session exists from its first message on, authenticated or not.
                     st.session_id = Some(Text::from(message.header.session_id.trim()));
                 }
                 st.last_activity = Some(now);
                 let mut header =
-                    status::challenge_status(&message, err.status_code(), &fresh_nonce.to_b64());
+                    status::challenge_status(&message, err.status_code(), &challenge.to_b64());
                 header.cmd_id = Some(1u32.into());
                 let mut reply = session.finish_reply(
                     &message,
                     vec![Command::Status(header)],
                     true,
                     fingerprint,
-                    Some(fresh_nonce),
+                    Some(challenge),
                 );
                 if let Some(last) = &mut session.state.last {
                     last.nonce = nonce_used;
@@ -1272,6 +1331,17 @@ impl Exchange<'_> {
     /// The next event, in the order of the message's commands.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Binds the session to `resp_uri`: every reply from now on carries it as
+    /// `SyncHdr/RespURI`, and the client sends the session's later messages there
+    /// (OMA-DM lets the server choose; Windows follows it). Put an unguessable token for
+    /// this session in it (16 random bytes, say, in the query) and vouch only for messages
+    /// that arrive with that token ([`Verdict::Continue`]): messages without credentials
+    /// are otherwise challenged, since anyone can write a device's `Source` and
+    /// `SessionID`.
+    pub fn bind(&mut self, resp_uri: impl Into<String>) {
+        self.work.resp_uri = Some(Text::from(resp_uri.into().as_str()));
     }
 
     /// Tells the session who the user is: the user of a valid Entra token (from the

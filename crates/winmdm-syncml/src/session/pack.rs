@@ -19,8 +19,20 @@ pub(super) struct Packed {
 
 /// The header of the next server message answering `message`.
 pub(super) fn reply_header(st: &mut SessionState, message: &SyncMl) -> SyncHdr {
-    let id = st.next_msg_id;
-    st.next_msg_id = st.next_msg_id.saturating_add(1);
+    // A state's first reply continues from the client's MsgID: a challenged first message
+    // leaves no state on a stateless server, and the reply to the retry must not repeat
+    // the challenge's MsgID (client MsgIDs grow within a session, so these do too).
+    let id = if st.last.is_none() {
+        message
+            .header
+            .msg_id
+            .trim()
+            .parse::<u32>()
+            .map_or(st.next_msg_id, |client| client.max(st.next_msg_id))
+    } else {
+        st.next_msg_id
+    };
+    st.next_msg_id = id.saturating_add(1);
     let server = st
         .server_uri
         .clone()
@@ -38,6 +50,7 @@ pub(super) fn reply_header(st: &mut SessionState, message: &SyncMl) -> SyncHdr {
             .as_ref()
             .map(|s| Location::new(s.loc_uri.trim())),
         source: Some(Location::new(server)),
+        resp_uri: st.resp_uri.clone(),
         ..SyncHdr::default()
     }
 }

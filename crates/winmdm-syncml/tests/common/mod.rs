@@ -91,17 +91,31 @@ impl Harness {
         }
         self.nonce_counter = self.nonce_counter.wrapping_add(1);
         let fresh = nonce(self.nonce_counter);
+        // The request's URL (a vendor reads it from HTTP; here the message's Target, which
+        // the client sets to where it sends): a message that arrived on the session's bound
+        // RespURI, without credentials, continues the session.
+        let bound = self.session.state().resp_uri().is_some_and(|r| {
+            msg.header
+                .target
+                .as_ref()
+                .is_some_and(|t| t.loc_uri.trim() == r)
+        });
+        let verdict = if bound && msg.header.cred.is_none() {
+            Verdict::Continue
+        } else {
+            Verdict::Digest {
+                username: USER,
+                password: PASS,
+            }
+        };
         let reply = match self.session.receive(msg, self.now).unwrap() {
             Inbound::Authenticate(step) => {
                 assert_eq!(step.claim().device_id, DEVICE);
-                match step.decide(
-                    Verdict::Digest {
-                        username: USER,
-                        password: PASS,
-                    },
-                    fresh,
-                ) {
+                match step.decide(verdict, fresh) {
                     Authenticated::Yes(mut ex) => {
+                        if ex.state().resp_uri().is_none() {
+                            ex.bind(format!("{SERVER}?s=bound-{}", self.nonce_counter));
+                        }
                         while let Some(e) = ex.poll_event() {
                             if let Event::UserToken(t) = &e {
                                 let user = (self.resolve)(t.expose());

@@ -72,6 +72,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
         CREATE INDEX devices_by_thumbprint ON devices(thumbprint);
         CREATE INDEX devices_by_previous_thumbprint ON devices(previous_thumbprint);",
     ),
+    (
+        4,
+        "ALTER TABLE devices ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE devices ADD COLUMN auth_failures_since BIGINT;",
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises migrations.
@@ -427,6 +432,9 @@ trait Inner {
         except: &str,
     ) -> Result<Vec<(String, StoredSession)>, Fail>;
     fn commit(&self, m: &Commit) -> Result<(), Fail>;
+    fn auth_failed(&self, device_id: &str, now: u64, window: u64) -> Result<u32, Fail>;
+    fn auth_failures(&self, device_id: &str, now: u64, window: u64) -> Result<u32, Fail>;
+    fn auth_succeeded(&self, device_id: &str) -> Result<(), Fail>;
     fn traces_of(&self, device_id: &str) -> Result<u64, Fail>;
 }
 impl Inner for PostgresStore {
@@ -677,6 +685,40 @@ impl Inner for PostgresStore {
         Ok(())
     }
 
+    fn auth_failed(&self, device_id: &str, now: u64, window: u64) -> Result<u32, Fail> {
+        let (now, window) = (to_i64(now), to_i64(window));
+        let row = self.client()?.query_opt(
+            "UPDATE devices SET \
+               auth_failures = CASE WHEN auth_failures = 0 OR auth_failures_since IS NULL \
+                 OR $2 - auth_failures_since >= $3 THEN 1 ELSE auth_failures + 1 END, \
+               auth_failures_since = CASE WHEN auth_failures = 0 OR auth_failures_since IS NULL \
+                 OR $2 - auth_failures_since >= $3 THEN $2 ELSE auth_failures_since END \
+             WHERE device_id = $1 RETURNING auth_failures",
+            &[&device_id, &now, &window],
+        )?;
+        Ok(row.map_or(0, |r| u32::try_from(r.get::<_, i32>(0)).unwrap_or(0)))
+    }
+
+    fn auth_failures(&self, device_id: &str, now: u64, window: u64) -> Result<u32, Fail> {
+        let (now, window) = (to_i64(now), to_i64(window));
+        let row = self.client()?.query_opt(
+            "SELECT CASE WHEN auth_failures_since IS NOT NULL \
+               AND $2 - auth_failures_since < $3 THEN auth_failures ELSE 0 END \
+             FROM devices WHERE device_id = $1",
+            &[&device_id, &now, &window],
+        )?;
+        Ok(row.map_or(0, |r| u32::try_from(r.get::<_, i32>(0)).unwrap_or(0)))
+    }
+
+    fn auth_succeeded(&self, device_id: &str) -> Result<(), Fail> {
+        self.client()?.execute(
+            "UPDATE devices SET auth_failures = 0, auth_failures_since = NULL \
+             WHERE device_id = $1 AND auth_failures <> 0",
+            &[&device_id],
+        )?;
+        Ok(())
+    }
+
     fn traces_of(&self, device_id: &str) -> Result<u64, Fail> {
         let n: i64 = self
             .client()?
@@ -762,6 +804,15 @@ impl Store for PostgresStore {
     }
     fn commit(&self, m: &Commit) -> Result<(), CommitError> {
         Ok(Inner::commit(self, m)?)
+    }
+    fn auth_failed(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError> {
+        Ok(Inner::auth_failed(self, device_id, now, window)?)
+    }
+    fn auth_failures(&self, device_id: &str, now: u64, window: u64) -> Result<u32, StoreError> {
+        Ok(Inner::auth_failures(self, device_id, now, window)?)
+    }
+    fn auth_succeeded(&self, device_id: &str) -> Result<(), StoreError> {
+        Ok(Inner::auth_succeeded(self, device_id)?)
     }
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
         Ok(Inner::traces_of(self, device_id)?)
