@@ -43,7 +43,7 @@ fn run_session(device: &mut Device, url: &str) {
     assert_eq!(device.url(), url);
     for _ in 0..10 {
         let resp = post(
-            &device.url().to_owned(),
+            device.url(),
             winmdm_syncml::encode(&msg).into_bytes(),
             winmdm_syncml::CONTENT_TYPE,
         );
