@@ -202,7 +202,7 @@ fn a_credential_less_message_cannot_join_a_digest_session() {
     while let Some(m) = next {
         n += 1;
         assert!(n < 10);
-        let a = post(&ep, &d.url().to_owned(), &m, T0 + 12, None);
+        let a = post(&ep, d.url(), &m, T0 + 12, None);
         assert_eq!(a.status, 200);
         next = d.respond(&a.message.unwrap());
     }
@@ -419,7 +419,7 @@ fn a_thousand_sessions_with_wraps_and_a_reboot_are_all_served() {
         while let Some(m) = next {
             n += 1;
             assert!(n < 10);
-            let a = post(&ep, &d.url().to_owned(), &m, now, None);
+            let a = post(&ep, d.url(), &m, now, None);
             assert_eq!(a.status, 200);
             next = d.respond(&a.message.unwrap());
         }
