@@ -199,6 +199,12 @@ pub struct ManagementConfig {
     pub retry_after_secs: u64,
     /// Commands queued for every newly enrolled device.
     pub initial_commands: Vec<CommandSpec>,
+    /// Wrong digest credentials a device may send within `auth_failure_window_secs`
+    /// before digest authentication is refused for it (HTTP 403) until the window passes;
+    /// certificate authentication is never locked out.
+    pub max_auth_failures: u32,
+    /// The window failed authentications are counted in, seconds.
+    pub auth_failure_window_secs: u64,
 }
 
 impl Default for ManagementConfig {
@@ -206,6 +212,8 @@ impl Default for ManagementConfig {
         Self {
             max_in_flight: 64,
             retry_after_secs: 5,
+            max_auth_failures: 10,
+            auth_failure_window_secs: 15 * 60,
             initial_commands: vec![
                 CommandSpec::Get {
                     targets: vec!["./DevDetail/SwV".into(), "./DevInfo/Mod".into()],
