@@ -169,9 +169,23 @@ fn command(out: &mut String, c: &Command, depth: usize) {
                         .to_owned()
                 },
             );
+            // Which node it is for (Windows answers per target), and the HRESULT behind
+            // a failure.
+            let mut refs = String::new();
+            for t in &s.target_ref {
+                let _ = write!(refs, " target {t}");
+            }
+            for t in &s.source_ref {
+                let _ = write!(refs, " source {t}");
+            }
+            let original = s
+                .original_error
+                .as_deref()
+                .map(|e| format!(" (original error {e})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{pad}{id:>3} Status for {} {} of message {}: {code}{}",
+                "{pad}{id:>3} Status for {} {} of message {}{refs}: {code}{original}{}",
                 s.cmd.as_deref().unwrap_or("?"),
                 s.cmd_ref.as_deref().unwrap_or("?"),
                 s.msg_ref.as_deref().unwrap_or("?"),

@@ -109,3 +109,34 @@ fn files_are_read_under_the_same_cap_as_standard_input() {
         );
     }
 }
+
+/// Windows 11 answers a `Get` of several nodes with one `Status` per target: the text
+/// output says which target each status is for, and the HRESULT behind a failure (the
+/// JSON keeps both too).
+#[test]
+fn decode_shows_per_target_statuses_and_original_errors() {
+    let xml = r#"<SyncML xmlns="SYNCML:SYNCML1.2" xmlns:msft="http://schemas.microsoft.com/MobileDevice/MDM"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>4</SessionID><MsgID>2</MsgID><Target><LocURI>https://mdm.example/ManagementServer/MDM.svc</LocURI></Target><Source><LocURI>DB257C3A08778F4FB61E2749066C1F27</LocURI></Source></SyncHdr><SyncBody><Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>5</CmdRef><Cmd>Get</Cmd><TargetRef>./DevDetail/SwV</TargetRef><Data>200</Data></Status><Status><CmdID>2</CmdID><MsgRef>1</MsgRef><CmdRef>5</CmdRef><Cmd>Get</Cmd><TargetRef>./Vendor/MSFT/Missing</TargetRef><Data msft:originalerror="0x80070002">404</Data></Status><Final/></SyncBody></SyncML>"#;
+    let dir = std::env::temp_dir().join(format!("winmdm-cli-targets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("targets.xml");
+    std::fs::write(&path, xml).unwrap();
+    let path = path.display().to_string();
+    let (ok, out, err) = winmdm(&["syncml", "decode", &path]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Status for Get 5 of message 1 target ./DevDetail/SwV: 200"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "Status for Get 5 of message 1 target ./Vendor/MSFT/Missing: 404 NOT_FOUND (original error 0x80070002)"
+        ),
+        "{out}"
+    );
+    let (ok, json, _) = winmdm(&["syncml", "decode", "--json", &path]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let status = &v["document"]["Message"]["body"]["commands"][1]["Status"];
+    assert_eq!(status["target_ref"][0], "./Vendor/MSFT/Missing");
+    assert_eq!(status["original_error"], "0x80070002");
+}

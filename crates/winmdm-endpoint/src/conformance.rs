@@ -10,7 +10,8 @@
 
 use crate::commands::CommandSpec;
 use crate::store::{
-    Admission, CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite, Store,
+    Admission, CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite,
+    StatusRecord, Store,
 };
 
 /// A device record for tests.
@@ -34,6 +35,14 @@ pub fn device(id: &str) -> DeviceRecord {
         dev_info: Vec::new(),
         previous_thumbprint: None,
         certificate_used: false,
+    }
+}
+
+fn ok(target: Option<&str>) -> StatusRecord {
+    StatusRecord {
+        target: target.map(str::to_owned),
+        code: 200,
+        original_error: None,
     }
 }
 
@@ -269,7 +278,7 @@ pub fn commits(store: &dyn Store) {
     let mut stale = Commit::new("d2", "7", Some(v1 - 1));
     stale.session = SessionWrite::Put("stale".into());
     stale.results = vec![(ids[0], vec![("./A".into(), "1".into())])];
-    stale.completed = vec![(ids[0], 200)];
+    stale.statuses = vec![(ids[0], ok(None))];
     assert!(matches!(s.commit(&stale), Err(CommitError::Conflict(_))));
     let cmds = s.commands("d2").unwrap();
     assert!(cmds[0].results.is_empty() && cmds[0].state == "sent");
@@ -294,7 +303,7 @@ pub fn commits(store: &dyn Store) {
         ids[0],
         vec![("./A".into(), "1".into()), ("./A/x".into(), "2".into())],
     )];
-    second.completed = vec![(ids[0], 200)];
+    second.statuses = vec![(ids[0], ok(None))];
     second.requeue = vec![ids[1]];
     second.unenrolled_at = Some(200);
     s.commit(&second).unwrap();
@@ -427,6 +436,71 @@ pub fn auth_failures(store: &dyn Store) {
     assert_eq!(s.auth_failures("d6", 165, 60).unwrap(), 0);
 }
 
+/// Statuses per target: every one kept in order with its original error; the aggregate is
+/// the first failure, and a failure is not replaced by a later success. `store` must not
+/// know device `d7`.
+pub fn per_target_statuses(store: &dyn Store) {
+    let s = store;
+    let many = CommandSpec::Get {
+        targets: vec!["./A".into(), "./B".into(), "./C".into()],
+    };
+    assert_eq!(
+        s.enroll(
+            &device("d7"),
+            &[many.clone(), many],
+            10,
+            Replace::SameOwner.into()
+        )
+        .unwrap(),
+        Enrolled::Stored
+    );
+    let ids: Vec<i64> = s.queued("d7").unwrap().into_iter().map(|q| q.id).collect();
+    let failed = StatusRecord {
+        target: Some("./B".into()),
+        code: 404,
+        original_error: Some("0x80070002".into()),
+    };
+    let mut c = Commit::new("d7", "1", None);
+    c.sent = ids.clone();
+    c.session = SessionWrite::Put("s".into());
+    s.commit(&c).unwrap();
+    let mut c = Commit::new(
+        "d7",
+        "1",
+        Some(s.session("d7", "1").unwrap().unwrap().version),
+    );
+    c.statuses = vec![
+        (ids[0], ok(Some("./A"))),
+        (ids[0], failed.clone()),
+        (ids[0], ok(Some("./C"))),
+        (ids[1], ok(Some("./A"))),
+    ];
+    s.commit(&c).unwrap();
+    let cmds = s.commands("d7").unwrap();
+    assert_eq!(
+        cmds[0].statuses,
+        [ok(Some("./A")), failed.clone(), ok(Some("./C"))]
+    );
+    assert_eq!(cmds[0].status, Some(404), "a failed target is not hidden");
+    assert_eq!(
+        (cmds[0].state.as_str(), cmds[1].status),
+        ("done", Some(200))
+    );
+    // More statuses in a later message: kept after the others; a success does not
+    // replace the recorded failure, a failure replaces a success.
+    let mut c = Commit::new(
+        "d7",
+        "1",
+        Some(s.session("d7", "1").unwrap().unwrap().version),
+    );
+    c.statuses = vec![(ids[0], ok(Some("./D"))), (ids[1], failed.clone())];
+    s.commit(&c).unwrap();
+    let cmds = s.commands("d7").unwrap();
+    assert_eq!(cmds[0].statuses.len(), 4);
+    assert_eq!(cmds[0].status, Some(404));
+    assert_eq!(cmds[1].status, Some(404));
+}
+
 /// Every check above, in turn, on one store that knows none of their devices.
 pub fn all(store: &dyn Store) {
     queue_lifecycle(store);
@@ -435,4 +509,5 @@ pub fn all(store: &dyn Store) {
     renewal_follows_the_certificate(store);
     device_cap(store);
     auth_failures(store);
+    per_target_statuses(store);
 }

@@ -30,8 +30,8 @@ use winmdm_tou::{
 
 use crate::config::{EndpointConfig, TermsOfUseBlob};
 use crate::store::{
-    Admission, CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite, Store,
-    StoreError,
+    Admission, CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite,
+    StatusRecord, Store, StoreError,
 };
 use crate::wire::{self, Refusal, respond};
 
@@ -1032,7 +1032,31 @@ impl Endpoint {
                                     if path.is_empty()
                                         && let Some(id) = tag_id(&tag)
                                     {
-                                        commit.completed.push((id, status.code.map_or(0, |c| c.0)));
+                                        // One record per target the status names (Windows
+                                        // answers per node), or one for the command.
+                                        let code = status.code.map_or(0, |c| c.0);
+                                        let original_error =
+                                            status.original_error.as_ref().map(ToString::to_string);
+                                        let targets: Vec<Option<String>> =
+                                            if status.target_ref.is_empty() {
+                                                vec![None]
+                                            } else {
+                                                status
+                                                    .target_ref
+                                                    .iter()
+                                                    .map(|t| Some(t.to_string()))
+                                                    .collect()
+                                            };
+                                        for target in targets {
+                                            commit.statuses.push((
+                                                id,
+                                                StatusRecord {
+                                                    target,
+                                                    code,
+                                                    original_error: original_error.clone(),
+                                                },
+                                            ));
+                                        }
                                     }
                                 }
                                 Event::Results { tag, results, .. } => {

@@ -149,5 +149,5 @@ pub use endpoint::{Checkpoints, Components, ConfigError, Endpoint, Handled, Inpu
 pub use memory::MemoryStore;
 pub use store::{
     Admission, CheckIn, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Queued,
-    Replace, SessionWrite, Store, StoreError, StoredSession,
+    Replace, SessionWrite, StatusRecord, Store, StoreError, StoredSession,
 };

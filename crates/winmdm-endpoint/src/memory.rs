@@ -47,6 +47,7 @@ impl Tables {
                     command: command.clone(),
                     state: "queued".to_owned(),
                     status: None,
+                    statuses: Vec::new(),
                     results: Vec::new(),
                     queued_at: now,
                     for_user: for_user.map(str::to_owned),
@@ -294,12 +295,13 @@ impl Store for MemoryStore {
                 c.results.extend(values.iter().cloned());
             }
         }
-        for (id, status) in &m.completed {
+        for (id, status) in &m.statuses {
             if let Some((d, c)) = t.commands.get_mut(id)
                 && d == device_id
             {
                 c.state = "done".to_owned();
-                c.status = Some(*status);
+                c.statuses.push(status.clone());
+                c.status = crate::store::aggregate(&c.statuses);
             }
         }
         if let Some(d) = t.devices.get_mut(device_id) {

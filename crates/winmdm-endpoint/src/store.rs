@@ -139,6 +139,29 @@ impl std::fmt::Debug for DeviceRecord {
     }
 }
 
+/// One status the device sent for a command: Windows answers a command on several nodes
+/// with one status per node (`TargetRef`), and puts the HRESULT behind a failure in
+/// `msft:originalerror`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusRecord {
+    /// The node it is for (`TargetRef`), when the device named one.
+    pub target: Option<String>,
+    /// The status code.
+    pub code: u16,
+    /// `msft:originalerror`, when the device gave one (`0x80070057`).
+    pub original_error: Option<String>,
+}
+
+/// A command's aggregate status: the first failure among its statuses, else the first
+/// status (a failed target is never hidden by later successes).
+pub fn aggregate(statuses: &[StatusRecord]) -> Option<u16> {
+    statuses
+        .iter()
+        .find(|s| !(200..300).contains(&s.code))
+        .or_else(|| statuses.first())
+        .map(|s| s.code)
+}
+
 /// A queued command with what came back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CommandRecord {
@@ -148,8 +171,12 @@ pub struct CommandRecord {
     pub command: CommandSpec,
     /// `queued`, `sent` or `done`.
     pub state: String,
-    /// The device's status code for it (for `Atomic`/`Sequence`, the container's).
+    /// The aggregate of its statuses ([`aggregate`]; for `Atomic`/`Sequence`, the
+    /// container's).
     pub status: Option<u16>,
+    /// Every status the device sent for it, in order: one per target when the device
+    /// answers per node.
+    pub statuses: Vec<StatusRecord>,
     /// Results (`Get`): node and value.
     pub results: Vec<(String, String)>,
     /// When it was queued.
@@ -218,8 +245,10 @@ pub struct Commit {
     pub sent: Vec<i64>,
     /// Commands back to the queue (never sent before the session ended).
     pub requeue: Vec<i64>,
-    /// Final statuses.
-    pub completed: Vec<(i64, u16)>,
+    /// Statuses, per command and target, in the order the device sent them; the command
+    /// is `done` and its aggregate ([`aggregate`]) is kept — a failure already recorded is
+    /// never replaced by a success.
+    pub statuses: Vec<(i64, StatusRecord)>,
     /// Results.
     pub results: Vec<(i64, Vec<(String, String)>)>,
     /// The check-in, for an authenticated message.
@@ -240,7 +269,7 @@ impl Commit {
             session: SessionWrite::Keep,
             sent: Vec::new(),
             requeue: Vec::new(),
-            completed: Vec::new(),
+            statuses: Vec::new(),
             results: Vec::new(),
             check_in: None,
             nonce: None,

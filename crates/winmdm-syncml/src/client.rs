@@ -158,6 +158,24 @@ impl MessageBuilder {
         self
     }
 
+    /// Adds a `Status` for one target of a command (`TargetRef`), as Windows answers a
+    /// command on several nodes: one status per node.
+    #[must_use]
+    pub fn status_for_target(
+        mut self,
+        msg_ref: u32,
+        cmd_ref: u32,
+        cmd: &str,
+        target: &str,
+        code: StatusCode,
+    ) -> Self {
+        self = self.status(msg_ref, cmd_ref, cmd, code);
+        if let Some(Command::Status(s)) = self.message.body.commands.last_mut() {
+            s.target_ref.push(Text::from(target));
+        }
+        self
+    }
+
     /// Adds the `Status` for the server's `SyncHdr` (`CmdRef` 0).
     #[must_use]
     pub fn header_status(self, msg_ref: u32, code: StatusCode) -> Self {
@@ -295,6 +313,8 @@ pub struct Device {
     over: bool,
     /// The server's status for the header when it refused the session.
     refused: Option<StatusCode>,
+    /// Answer a `Get` of several nodes with one status per node, as Windows 11 does.
+    per_target: bool,
 }
 
 impl Device {
@@ -330,6 +350,7 @@ impl Device {
             applied: Vec::new(),
             over: true,
             refused: None,
+            per_target: false,
         }
     }
 
@@ -338,6 +359,15 @@ impl Device {
     #[must_use]
     pub fn with_digest(mut self, username: &str, password: &str, nonce: Nonce) -> Self {
         self.digest = Some((username.to_owned(), password.to_owned(), nonce));
+        self
+    }
+
+    /// Answers a `Get` of several nodes with one `Status` per node (`TargetRef`; 404 for a
+    /// node it does not have) and `Results` for the others, as Windows 11 does; by
+    /// default one status for the whole command.
+    #[must_use]
+    pub fn with_per_target_statuses(mut self) -> Self {
+        self.per_target = true;
         self
     }
 
@@ -711,6 +741,23 @@ impl Device {
                     b = b.status(server_msg, cmd_ref(c), "Alert", StatusCode::OK);
                 }
                 Command::Results(_) => {}
+                Command::Get(ic) if self.per_target && ic.items.len() > 1 => {
+                    let mut found = Vec::new();
+                    for i in &ic.items {
+                        let uri = i.target.as_ref().map_or("", |l| l.loc_uri.trim());
+                        let code = match self.tree.get(uri) {
+                            Some(v) => {
+                                found.push(chunk_item(uri, v, None, false));
+                                StatusCode::OK
+                            }
+                            None => StatusCode::NOT_FOUND,
+                        };
+                        b = b.status_for_target(server_msg, cmd_ref(c), "Get", uri, code);
+                    }
+                    if !found.is_empty() {
+                        b = b.results_items(server_msg, cmd_ref(c), found);
+                    }
+                }
                 other => {
                     let mut out = Vec::new();
                     let mut results = Vec::new();

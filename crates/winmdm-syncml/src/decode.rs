@@ -1358,7 +1358,12 @@ impl<'a> Decoder<'a> {
                     }
                     s.chal = Some(Box::new(Chal { meta }));
                 }
-                b"Data" => s.data = self.text_of(&child)?,
+                b"Data" => {
+                    // The start tag's `msft:originalerror`, read when it was opened.
+                    let original_error = self.original_error.take();
+                    s.data = self.text_of(&child)?;
+                    s.original_error = original_error;
+                }
                 b"Item" => {
                     self.item(&child, &mut s.items)?;
                 }

@@ -284,7 +284,16 @@ impl Writer {
                     self.meta(&ch.meta);
                     self.close("Chal");
                 }
-                self.text_el("Data", &s.data);
+                match &s.original_error {
+                    Some(e) => {
+                        self.out.push_str("<Data msft:originalerror=\"");
+                        escape_into(&mut self.out, e);
+                        self.out.push_str("\">");
+                        escape_into(&mut self.out, &s.data);
+                        self.close("Data");
+                    }
+                    None => self.text_el("Data", &s.data),
+                }
                 for i in &s.items {
                     self.item(i);
                 }
@@ -430,7 +439,8 @@ fn uses_msft(c: &Command) -> bool {
             .iter()
             .any(|i| i.data.as_ref().is_some_and(|d| d.original_error.is_some()))
     };
-    data_has(c.items()) || c.children().iter().any(uses_msft)
+    let status_has = matches!(c, Command::Status(s) if s.original_error.is_some());
+    status_has || data_has(c.items()) || c.children().iter().any(uses_msft)
 }
 
 /// Encodes any decoded document level.

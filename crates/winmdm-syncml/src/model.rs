@@ -502,6 +502,10 @@ pub struct Status {
     pub chal: Option<Box<Chal>>,
     /// `Data`: the status code as sent.
     pub data: Text,
+    /// `msft:originalerror` on `Data`: the HRESULT behind a failure status, as Windows
+    /// reports it (MS-MDM lists `Status` among `Data`'s parents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_error: Option<Text>,
     /// Items (rare).
     pub items: Vec<Item>,
 }

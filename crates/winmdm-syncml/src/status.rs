@@ -133,7 +133,8 @@ pub struct ClientStatus {
     pub target_ref: Vec<Text>,
     /// `SourceRef`s.
     pub source_ref: Vec<Text>,
-    /// `msft:originalerror` of any item, when the client gave one.
+    /// `msft:originalerror`: on the status's own `Data` (as Windows sends it) or on an
+    /// item's, when the client gave one.
     pub original_error: Option<Text>,
 }
 
@@ -206,10 +207,11 @@ pub fn responses(message: &SyncMl) -> Vec<Response> {
                     code: s.code(),
                     target_ref: s.target_ref.clone(),
                     source_ref: s.source_ref.clone(),
-                    original_error: s
-                        .items
-                        .iter()
-                        .find_map(|i| i.data.as_ref().and_then(|d| d.original_error.clone())),
+                    original_error: s.original_error.clone().or_else(|| {
+                        s.items
+                            .iter()
+                            .find_map(|i| i.data.as_ref().and_then(|d| d.original_error.clone()))
+                    }),
                 })),
                 Command::Results(r) => out.push(Response::Results(ClientResults {
                     msg_ref: r.msg_ref.clone().unwrap_or_else(|| Text::from("1")),

@@ -1546,3 +1546,29 @@ fn server_msg_ids_stay_unique_across_a_challenge_that_was_not_stored() {
     let reply = ex.reply();
     assert_ne!(reply.message.header.msg_id, challenge.message.header.msg_id);
 }
+
+/// Windows puts the HRESULT of a failed command on the status's own `Data`
+/// (`<Data msft:originalerror="0x80070057">500</Data>`): it survives decoding, encoding,
+/// and reaches the session's status event.
+#[test]
+fn original_error_on_a_status_reaches_the_event() {
+    let xml = r#"<SyncML xmlns="SYNCML:SYNCML1.2" xmlns:msft="http://schemas.microsoft.com/MobileDevice/MDM"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>2</MsgID><Target><LocURI>https://mdm.contoso.example/ManagementServer/MDM.svc</LocURI></Target><Source><LocURI>dev</LocURI></Source></SyncHdr><SyncBody><Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>2</CmdRef><Cmd>Replace</Cmd><Data msft:originalerror="0x80070057">500</Data></Status><Final/></SyncBody></SyncML>"#;
+    let m = winmdm_syncml::decode(xml.as_bytes()).unwrap();
+    let Command::Status(s) = &m.body.commands[0] else {
+        panic!()
+    };
+    assert_eq!(s.original_error.as_deref(), Some("0x80070057"));
+    assert_eq!(s.code(), Some(StatusCode(500)));
+    let again = winmdm_syncml::encode(&m);
+    assert!(
+        again.contains(r#"<Data msft:originalerror="0x80070057">500</Data>"#),
+        "{again}"
+    );
+    assert!(again.contains("xmlns:msft="), "{again}");
+    assert_eq!(winmdm_syncml::decode(again.as_bytes()).unwrap(), m);
+    let typed = winmdm_syncml::status::responses(&m);
+    assert!(
+        matches!(&typed[0], winmdm_syncml::status::Response::Status(c)
+        if c.original_error.as_deref() == Some("0x80070057"))
+    );
+}

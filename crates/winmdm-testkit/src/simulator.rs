@@ -150,6 +150,10 @@ pub struct SimulatorConfig {
     /// user's token then carries no `deviceid` claim: the `DeviceID` the request names is
     /// only the device's word.
     pub work_account: bool,
+    /// Answer a `Get` of several nodes with one `Status` per node (`TargetRef`), as
+    /// Windows 11 does (published captures show five statuses for one `CmdRef`, the last a
+    /// 404); off by default (one status per command).
+    pub per_target_statuses: bool,
     /// A ready device key (PKCS#8 DER: RSA or ECDSA P-256) for the enrollment request
     /// instead of a fresh RSA-2048 key (load tests pre-generate them). Renewal always
     /// generates an RSA key.
@@ -174,6 +178,7 @@ impl SimulatorConfig {
             work_account: false,
             management_source: None,
             windows_device_id: false,
+            per_target_statuses: false,
             key_pkcs8: None,
         }
     }
@@ -1149,6 +1154,9 @@ impl Simulator {
                 &id.password,
                 id.nonce.clone(),
             );
+            if self.config.per_target_statuses {
+                d = d.with_per_target_statuses();
+            }
             d.set_login_status(Some(LoginStatus::User));
             for (node, value) in [
                 ("./DevDetail/SwV", self.config.os_version.as_str()),

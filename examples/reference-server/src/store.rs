@@ -21,7 +21,7 @@ pub mod postgres;
 
 pub use winmdm_endpoint::store::{
     Admission, CheckIn, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Queued,
-    Replace, SessionWrite, Store, StoreError, StoredSession, rfc3339,
+    Replace, SessionWrite, StatusRecord, Store, StoreError, StoredSession, rfc3339,
 };
 
 /// A failure inside a store implementation; converted to [`StoreError`] or
@@ -128,8 +128,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// Failed authentications per device, counted in a window (digest lockout).
+/// And every status a device sent, per command and target.
 const MIGRATION_4: &str = "ALTER TABLE devices ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE devices ADD COLUMN auth_failures_since INTEGER;";
+ALTER TABLE devices ADD COLUMN auth_failures_since INTEGER;
+CREATE TABLE IF NOT EXISTS command_statuses (
+    command_id INTEGER NOT NULL REFERENCES commands(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    target TEXT,
+    code INTEGER NOT NULL,
+    original_error TEXT
+);
+CREATE INDEX IF NOT EXISTS command_statuses_by_command ON command_statuses(command_id);";
 
 /// Renewal by certificate: the certificate a renewal replaced, and whether the current one
 /// has been used (a device's existing certificate counts as used).
@@ -256,11 +265,22 @@ impl SqliteStore {
                 )?;
             }
         }
-        for (id, status) in &m.completed {
-            tx.execute(
-                "UPDATE commands SET state = 'done', status = ?2 WHERE id = ?1 AND device_id = ?3",
-                params![id, status, m.device_id],
+        for (id, status) in &m.statuses {
+            let n = tx.execute(
+                "UPDATE commands SET state = 'done', status = CASE \
+                   WHEN status IS NULL THEN ?2 \
+                   WHEN status BETWEEN 200 AND 299 AND (?2 < 200 OR ?2 > 299) THEN ?2 \
+                   ELSE status END \
+                 WHERE id = ?1 AND device_id = ?3",
+                params![id, status.code, m.device_id],
             )?;
+            if n == 1 {
+                tx.execute(
+                    "INSERT INTO command_statuses (command_id, seq, target, code, original_error) \
+                     SELECT ?1, COUNT(*), ?2, ?3, ?4 FROM command_statuses WHERE command_id = ?1",
+                    params![id, status.target, status.code, status.original_error],
+                )?;
+            }
         }
         if let Some(ci) = &m.check_in {
             let dev_info = ci
@@ -539,16 +559,29 @@ impl Store for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut res = c.prepare("SELECT uri, data FROM results WHERE command_id = ?1 ORDER BY seq")?;
+            let mut sts = c.prepare(
+                "SELECT target, code, original_error FROM command_statuses WHERE command_id = ?1 ORDER BY seq",
+            )?;
             let mut out = Vec::with_capacity(rows.len());
             for (id, json, state, status, queued_at, for_user) in rows {
                 let results = res
                     .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let statuses = sts
+                    .query_map([id], |r| {
+                        Ok(StatusRecord {
+                            target: r.get(0)?,
+                            code: r.get(1)?,
+                            original_error: r.get(2)?,
+                        })
+                    })?
                     .collect::<Result<Vec<_>, _>>()?;
                 out.push(CommandRecord {
                     id,
                     command: serde_json::from_str(&json)?,
                     state,
                     status,
+                    statuses,
                     results,
                     queued_at: to_u64(queued_at),
                     for_user,

@@ -1159,3 +1159,76 @@ fn device_cap_and_required_scope_come_from_the_configuration() {
         assert!(page.outcome.is_err(), "{page}");
     });
 }
+
+/// Windows 11 answers a `Get` of several nodes with one status per node: every one is kept
+/// with its target, and the command's status is the failure, not the last success.
+/// (The last status won: a failed first node was hidden by later 200s.)
+#[test]
+fn per_target_statuses_are_kept_and_a_failure_is_not_hidden() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let store = running.app.store.clone();
+        let mut c = device_config(&running, &authority);
+        c.per_target_statuses = true;
+        let mut sim = Simulator::new(c);
+        steps(&mut sim, ENROLL).await;
+        let id = sim.device_id().to_owned();
+        let get = store
+            .queue(
+                &id,
+                &winmdm_reference_server::commands::CommandSpec::Get {
+                    targets: vec![
+                        "./Vendor/MSFT/NotThere".into(),
+                        "./DevDetail/SwV".into(),
+                        "./DevDetail/OEM".into(),
+                    ],
+                },
+                None,
+                1,
+            )
+            .unwrap();
+        steps(&mut sim, &["management: session 1"]).await;
+        let command = store
+            .commands(&id)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == get)
+            .unwrap();
+        assert_eq!(command.state, "done");
+        assert_eq!(command.status, Some(404), "{command:?}");
+        let targets: Vec<_> = command
+            .statuses
+            .iter()
+            .map(|s| (s.target.as_deref().unwrap_or(""), s.code))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                ("./Vendor/MSFT/NotThere", 404),
+                ("./DevDetail/SwV", 200),
+                ("./DevDetail/OEM", 200)
+            ]
+        );
+        assert_eq!(command.results.len(), 2);
+        // The admin API shows both.
+        let resp = reqwest::Client::new()
+            .get(format!("{}/devices/{id}/commands", running.admin_url))
+            .bearer_auth(&running.admin_secret.0)
+            .send()
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        let shown = json["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == get)
+            .unwrap()
+            .clone();
+        assert_eq!(shown["status"], 404);
+        assert_eq!(shown["statuses"][0]["target"], "./Vendor/MSFT/NotThere");
+    });
+}

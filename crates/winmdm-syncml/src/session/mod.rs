@@ -1625,10 +1625,11 @@ impl Exchange<'_> {
             code: s.code(),
             target_ref: s.target_ref.clone(),
             source_ref: s.source_ref.clone(),
-            original_error: s
-                .items
-                .iter()
-                .find_map(|i| i.data.as_ref().and_then(|d| d.original_error.clone())),
+            original_error: s.original_error.clone().or_else(|| {
+                s.items
+                    .iter()
+                    .find_map(|i| i.data.as_ref().and_then(|d| d.original_error.clone()))
+            }),
         };
         if typed.cmd_ref.trim() == "0" {
             if let Some(code) = typed.code

@@ -13,7 +13,7 @@ use postgres::{Client, NoTls, Transaction};
 
 use super::{
     Admission, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Fail, Queued,
-    SessionWrite, Store, StoreError, StoredSession, to_i64, to_u64,
+    SessionWrite, StatusRecord, Store, StoreError, StoredSession, to_i64, to_u64,
 };
 use crate::commands::CommandSpec;
 
@@ -75,7 +75,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         4,
         "ALTER TABLE devices ADD COLUMN auth_failures INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE devices ADD COLUMN auth_failures_since BIGINT;",
+        ALTER TABLE devices ADD COLUMN auth_failures_since BIGINT;
+        CREATE TABLE command_statuses (
+            command_id BIGINT NOT NULL REFERENCES commands(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            target TEXT,
+            code INTEGER NOT NULL,
+            original_error TEXT
+        );
+        CREATE INDEX command_statuses_by_command ON command_statuses(command_id);",
     ),
 ];
 
@@ -340,11 +348,23 @@ fn apply(tx: &mut Transaction<'_>, m: &Commit) -> Result<(), Fail> {
             )?;
         }
     }
-    for (id, status) in &m.completed {
-        tx.execute(
-            "UPDATE commands SET state = 'done', status = $2 WHERE id = $1 AND device_id = $3",
-            &[id, &i32::from(*status), &m.device_id],
+    for (id, status) in &m.statuses {
+        let code = i32::from(status.code);
+        let n = tx.execute(
+            "UPDATE commands SET state = 'done', status = CASE \
+               WHEN status IS NULL THEN $2 \
+               WHEN status BETWEEN 200 AND 299 AND ($2 < 200 OR $2 > 299) THEN $2 \
+               ELSE status END \
+             WHERE id = $1 AND device_id = $3",
+            &[id, &code, &m.device_id],
         )?;
+        if n == 1 {
+            tx.execute(
+                "INSERT INTO command_statuses (command_id, seq, target, code, original_error) \
+                 SELECT $1, COUNT(*)::INTEGER, $2, $3, $4 FROM command_statuses WHERE command_id = $1",
+                &[id, &status.target, &code, &status.original_error],
+            )?;
+        }
     }
     if let Some(ci) = &m.check_in {
         let dev_info = ci
@@ -625,6 +645,18 @@ impl Inner for PostgresStore {
                 .iter()
                 .map(|x| (x.get(0), x.get(1)))
                 .collect();
+            let statuses = c
+                .query(
+                    "SELECT target, code, original_error FROM command_statuses WHERE command_id = $1 ORDER BY seq",
+                    &[&id],
+                )?
+                .iter()
+                .map(|x| StatusRecord {
+                    target: x.get(0),
+                    code: u16::try_from(x.get::<_, i32>(1)).unwrap_or(0),
+                    original_error: x.get(2),
+                })
+                .collect();
             out.push(CommandRecord {
                 id,
                 command: serde_json::from_str(r.get::<_, &str>(1))?,
@@ -632,6 +664,7 @@ impl Inner for PostgresStore {
                 status: r
                     .get::<_, Option<i32>>(3)
                     .and_then(|s| u16::try_from(s).ok()),
+                statuses,
                 results,
                 queued_at: to_u64(r.get(4)),
                 for_user: r.get(5),
