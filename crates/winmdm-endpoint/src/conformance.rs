@@ -493,7 +493,7 @@ pub fn per_target_statuses(store: &dyn Store) {
         "1",
         Some(s.session("d7", "1").unwrap().unwrap().version),
     );
-    c.statuses = vec![(ids[0], ok(Some("./D"))), (ids[1], failed.clone())];
+    c.statuses = vec![(ids[0], ok(Some("./D"))), (ids[1], failed)];
     s.commit(&c).unwrap();
     let cmds = s.commands("d7").unwrap();
     assert_eq!(cmds[0].statuses.len(), 4);
