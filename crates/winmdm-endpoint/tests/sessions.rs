@@ -189,11 +189,15 @@ fn a_credential_less_message_cannot_join_a_digest_session() {
     ] {
         let a = post(&ep, &url, &forged, T0 + 11, None);
         assert_eq!(a.status, 200);
+        let challenge = a.message.unwrap();
         assert_eq!(
-            header_code(&a.message.unwrap()),
+            header_code(&challenge),
             Some(StatusCode::MISSING_CREDENTIALS),
             "challenged"
         );
+        // The challenge does not hand out the session's binding (an outside tester took
+        // it from a 407 and then joined the session with it).
+        assert_eq!(challenge.header.resp_uri, None, "the binding leaked");
         assert_eq!(snapshot(&store), before, "nothing changed");
     }
     // The real device carries on over its bound RespURI and finishes the session.
@@ -397,6 +401,13 @@ proptest! {
         };
         let a = post(&ep, &url, &message, T0 + 11, cert);
         prop_assert!(a.status == 200 || a.status == 400 || a.status == 403, "{}", a.status);
+        prop_assert_eq!(snapshot(&store), before.clone());
+        // Nor does its answer hand out the session's binding; a follow-up on whatever
+        // RespURI it names changes nothing either.
+        let leaked = a.message.as_ref().and_then(|m| m.header.resp_uri.clone());
+        prop_assert_eq!(leaked.as_deref(), None);
+        let follow_up = MessageBuilder::new(session, f.msg_id + 1, ID, MGMT).unenroll().build();
+        let _ = post(&ep, leaked.as_deref().unwrap_or(&url), &follow_up, T0 + 12, None);
         prop_assert_eq!(snapshot(&store), before);
     }
 }

@@ -1454,7 +1454,9 @@ impl Exchange<'_> {
                 ..reply
             };
         }
-        let header = pack::reply_header(&mut work, &message);
+        let mut header = pack::reply_header(&mut work, &message);
+        // The message authenticated: the reply may carry the session's binding.
+        header.resp_uri.clone_from(&work.resp_uri);
         let packed = pack::pack(&mut work, header, header_status, statuses);
         let end = packed
             .complete

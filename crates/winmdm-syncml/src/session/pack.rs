@@ -50,7 +50,9 @@ pub(super) fn reply_header(st: &mut SessionState, message: &SyncMl) -> SyncHdr {
             .as_ref()
             .map(|s| Location::new(s.loc_uri.trim())),
         source: Some(Location::new(server)),
-        resp_uri: st.resp_uri.clone(),
+        // No RespURI here: only the reply to an authenticated message carries the
+        // session's binding (`Exchange::reply`); a challenge or refusal must not hand it
+        // to whoever sent the message.
         ..SyncHdr::default()
     }
 }
