@@ -96,6 +96,13 @@ pub struct EndpointConfig {
     pub max_auth_failures: u32,
     /// The window failures are counted in.
     pub auth_failure_window: Duration,
+    /// Accept digest credentials from a device that has presented its current
+    /// certificate on the management route. Off by default: once a device has proven it
+    /// authenticates with its certificate, digest credentials alone do not authenticate it
+    /// (someone who learned them cannot use them) and wrong digests for it are not counted
+    /// (nobody can lock it out). Turn it on if your TLS layer may stop passing client
+    /// certificates (a load balancer that terminates TLS).
+    pub allow_digest_after_certificate: bool,
 }
 
 impl EndpointConfig {
@@ -123,6 +130,7 @@ impl EndpointConfig {
             session_idle_timeout: Duration::from_secs(600),
             max_auth_failures: 10,
             auth_failure_window: Duration::from_secs(15 * 60),
+            allow_digest_after_certificate: false,
         }
     }
 

@@ -927,7 +927,12 @@ impl Endpoint {
             .and_then(binding_token)
             .zip(request.uri.query().and_then(query_token))
             .is_some_and(|(expected, presented)| constant_time_eq(expected, presented));
-        let digest_attempt = !cert_ok && has_cred;
+        // A device that has presented its certificate here authenticates with it from then
+        // on (unless configured otherwise): its digest neither authenticates nor counts.
+        let digest_allowed = self.config.allow_digest_after_certificate
+            || !device.certificate_used
+            || device.certificate.is_empty();
+        let digest_attempt = !cert_ok && has_cred && digest_allowed;
         let failures_before = if digest_attempt {
             let n = self
                 .store
@@ -955,6 +960,10 @@ impl Endpoint {
             Verdict::Certificate
         } else if !has_cred && bound && prior.is_some_and(|m| m != AuthMethod::Certificate) {
             Verdict::Continue
+        } else if has_cred && !digest_allowed {
+            tracing::info!(device = %device_id,
+                "digest credentials refused: this device authenticates with its certificate");
+            Verdict::Deny
         } else {
             Verdict::Digest {
                 username: &device.digest_username,

@@ -276,6 +276,8 @@ fn wrong_digests_lock_out_digest_but_never_the_certificate() {
     let (ep, store) = endpoint(|c| {
         c.max_auth_failures = 3;
         c.auth_failure_window = std::time::Duration::from_secs(600);
+        // (Digest stays usable after the certificate session below.)
+        c.allow_digest_after_certificate = true;
     });
     let wrong = |n: u32| {
         MessageBuilder::new(&n.to_string(), 1, ID, MGMT)
@@ -457,4 +459,46 @@ fn a_thousand_sessions_with_wraps_and_a_reboot_are_all_served() {
         .map(|c| (c.id, c.state))
         .collect();
     assert!(open.is_empty(), "{open:?}");
+}
+
+/// Once a device has presented its certificate, its digest credentials alone no longer
+/// authenticate it, and wrong digests for it are not counted: nobody can lock it out (an
+/// outside tester locked devices out with ten wrong digests), and someone who learned its
+/// digest secret cannot use it.
+#[test]
+fn a_device_that_used_its_certificate_cannot_be_locked_out_or_impersonated_by_digest() {
+    let (ep, store) = endpoint(|c| c.max_auth_failures = 3);
+    let mut c = Device::new(ID, MGMT);
+    let a = post(&ep, MGMT, &c.start_session(), T0 + 1, Some(CERT));
+    assert_eq!(header_code(&a.message.unwrap()), Some(StatusCode::OK));
+    assert!(store.device(ID).unwrap().unwrap().certificate_used);
+    for n in 0..10u32 {
+        let wrong = MessageBuilder::new(&n.to_string(), 1, ID, MGMT)
+            .cred(auth::md5_cred(USER, "guessed", &nonce(1)))
+            .alert_1201()
+            .build();
+        let a = post(&ep, MGMT, &wrong, T0 + 2, None);
+        assert_eq!(a.status, 200, "no lockout");
+        assert_eq!(
+            header_code(&a.message.unwrap()),
+            Some(StatusCode::FORBIDDEN)
+        );
+    }
+    assert_eq!(
+        store.auth_failures(ID, T0 + 3, 900).unwrap(),
+        0,
+        "not counted"
+    );
+    // The right digest alone: refused too, and nothing stored.
+    let before = snapshot(&store);
+    let mut d = device();
+    let a = post(&ep, MGMT, &d.start_session(), T0 + 4, None);
+    assert_eq!(
+        header_code(&a.message.unwrap()),
+        Some(StatusCode::FORBIDDEN)
+    );
+    assert_eq!(snapshot(&store), before);
+    // The certificate still works.
+    let a = post(&ep, MGMT, &c.start_session(), T0 + 5, Some(CERT));
+    assert_eq!(header_code(&a.message.unwrap()), Some(StatusCode::OK));
 }

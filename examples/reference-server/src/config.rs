@@ -205,6 +205,9 @@ pub struct ManagementConfig {
     pub max_auth_failures: u32,
     /// The window failed authentications are counted in, seconds.
     pub auth_failure_window_secs: u64,
+    /// Accept digest credentials from a device that has presented its certificate (off:
+    /// such a device authenticates with its certificate only, and cannot be locked out).
+    pub allow_digest_after_certificate: bool,
 }
 
 impl Default for ManagementConfig {
@@ -214,6 +217,7 @@ impl Default for ManagementConfig {
             retry_after_secs: 5,
             max_auth_failures: 10,
             auth_failure_window_secs: 15 * 60,
+            allow_digest_after_certificate: false,
             initial_commands: vec![
                 CommandSpec::Get {
                     targets: vec!["./DevDetail/SwV".into(), "./DevInfo/Mod".into()],

@@ -192,6 +192,7 @@ fn endpoint_config(config: &Config, public_url: &str) -> EndpointConfig {
         .clone_from(&config.management.initial_commands);
     c.max_auth_failures = config.management.max_auth_failures;
     c.auth_failure_window = Duration::from_secs(config.management.auth_failure_window_secs);
+    c.allow_digest_after_certificate = config.management.allow_digest_after_certificate;
     c
 }
 
