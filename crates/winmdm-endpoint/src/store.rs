@@ -477,6 +477,14 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`].
     fn auth_succeeded(&self, device_id: &str) -> Result<(), StoreError>;
+    /// Checks that storage answers, cheaply (constant time: health checks call it). The
+    /// default reads one device by key; a database does `SELECT 1`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when storage is unreachable.
+    fn ping(&self) -> Result<(), StoreError> {
+        self.device("").map(|_| ())
+    }
     /// How many rows of any kind mention `device_id` (for "left no trace" checks).
     ///
     /// # Errors

@@ -117,9 +117,31 @@ async fn device_route(State(app): State<Arc<App>>, req: Request<Body>) -> Respon
         .get::<PeerCertificate>()
         .and_then(|p| p.0.clone());
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return respond(StatusCode::PAYLOAD_TOO_LARGE, None, Vec::new());
+    // A body that does not arrive in time is answered 408 and its connection closed.
+    let body = match tokio::time::timeout(
+        app.config.edge.body_timeout(),
+        axum::body::to_bytes(body, MAX_BODY),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return respond(StatusCode::PAYLOAD_TOO_LARGE, None, Vec::new()),
+        Err(_) => {
+            let mut r = respond(
+                StatusCode::REQUEST_TIMEOUT,
+                Some("text/plain; charset=utf-8"),
+                b"the request body did not arrive in time\n".to_vec(),
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
     };
+    // The body is here: the server is working for this connection now.
+    let _working = parts
+        .extensions
+        .get::<crate::edge::ConnectionActivity>()
+        .map(crate::edge::ConnectionActivity::working);
     let (endpoint, http) = (app.endpoint.clone(), app.http.clone());
     let runtime = tokio::runtime::Handle::current();
     let response = tokio::task::spawn_blocking(move || {
@@ -160,16 +182,23 @@ pub(crate) fn crash_point(name: &'static str) {
     }
 }
 
+/// Liveness and storage reachability, in constant time: one trivial storage read, nothing
+/// that grows with the fleet, nothing secret.
 async fn healthz(State(app): State<Arc<App>>) -> Response<Body> {
-    match app.db(|s| s.devices()).await.and_then(|r| r) {
-        Ok(d) => respond(
+    match app.db(|s| s.ping()).await.and_then(|r| r) {
+        Ok(()) => respond(
             StatusCode::OK,
             Some("application/json"),
-            serde_json::json!({"status": "ok", "devices": d.len()})
-                .to_string()
-                .into_bytes(),
+            br#"{"status":"ok","storage":"ok"}"#.to_vec(),
         ),
-        Err(_) => respond(StatusCode::SERVICE_UNAVAILABLE, None, Vec::new()),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: storage unreachable");
+            respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("application/json"),
+                br#"{"status":"unavailable","storage":"unreachable"}"#.to_vec(),
+            )
+        }
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Config {
     pub management: ManagementConfig,
     /// The Terms of Use shown to users.
     pub terms: TermsConfig,
+    /// Connection limits and timeouts on both listeners.
+    pub edge: crate::edge::EdgeConfig,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             enrollment: EnrollmentConfig::default(),
             management: ManagementConfig::default(),
             terms: TermsConfig::default(),
+            edge: crate::edge::EdgeConfig::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod edge;
 pub mod pki;
 pub mod store;
 
@@ -384,17 +385,15 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
 
     let device_router = app::router(app.clone());
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let devices = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            let router = device_router.clone();
-            tokio::spawn(async move {
+    let edge = app.config.edge.clone();
+    let devices = tokio::spawn(edge::accept_loop(listener, edge.clone(), {
+        let edge = edge.clone();
+        move |tcp| {
+            let (acceptor, router, edge) = (acceptor.clone(), device_router.clone(), edge.clone());
+            async move {
+                let activity = tcp.activity();
                 let Ok(Ok(tls)) =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    tokio::time::timeout(edge.tls_handshake_timeout(), acceptor.accept(tcp)).await
                 else {
                     return;
                 };
@@ -404,20 +403,34 @@ pub async fn start_with(mut config: Config, components: Components) -> Result<Ru
                     .peer_certificates()
                     .and_then(|c| c.first())
                     .map(|c| Arc::new(c.to_vec()));
-                let service =
-                    TowerToHyperService::new(router.layer(axum::Extension(PeerCertificate(peer))));
+                let service = TowerToHyperService::new(
+                    router
+                        .layer(axum::Extension(PeerCertificate(peer)))
+                        .layer(axum::Extension(activity)),
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
+                    .header_read_timeout(edge.header_timeout())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
-            });
+            }
         }
-    });
+    }));
     let admin_router = admin::router(app.clone(), admin_secret.clone());
-    let admin = tokio::spawn(async move {
-        let _ = axum::serve(admin_listener, admin_router).await;
-    });
+    let admin = tokio::spawn(edge::accept_loop(
+        admin_listener,
+        edge.clone(),
+        move |tcp| {
+            let (router, edge) = (admin_router.clone(), edge.clone());
+            async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(edge.header_timeout())
+                    .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router))
+                    .await;
+            }
+        },
+    ));
     tracing::info!(%public_url, admin = %admin_local, "winmdm reference server ready");
     Ok(Running {
         public_url,

@@ -681,6 +681,13 @@ impl Store for SqliteStore {
         })
     }
 
+    fn ping(&self) -> Result<(), StoreError> {
+        self.with(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
+    }
+
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
         self.with(|c| {
             let n: i64 = c.query_row(

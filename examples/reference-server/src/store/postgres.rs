@@ -850,4 +850,11 @@ impl Store for PostgresStore {
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
         Ok(Inner::traces_of(self, device_id)?)
     }
+    fn ping(&self) -> Result<(), StoreError> {
+        let run = || -> Result<(), Fail> {
+            self.client()?.query_one("SELECT 1", &[])?;
+            Ok(())
+        };
+        Ok(run()?)
+    }
 }
