@@ -39,10 +39,10 @@ async fn stall_forever(
                 let _ = tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await;
                 let mut buf = [0u8; 64];
                 while !stop.load(Ordering::Relaxed) {
-                    match tokio::time::timeout(Duration::from_millis(200), tcp.read(&mut buf)).await
+                    if let Ok(Ok(0) | Err(_)) =
+                        tokio::time::timeout(Duration::from_millis(200), tcp.read(&mut buf)).await
                     {
-                        Ok(Ok(0) | Err(_)) => break,
-                        _ => {}
+                        break;
                     }
                 }
             }
@@ -63,11 +63,11 @@ async fn stall_forever(
                     let _ = tls.flush().await;
                     let mut buf = [0u8; 256];
                     while !stop.load(Ordering::Relaxed) {
-                        match tokio::time::timeout(Duration::from_millis(200), tls.read(&mut buf))
-                            .await
+                        if let Ok(Ok(0) | Err(_)) =
+                            tokio::time::timeout(Duration::from_millis(200), tls.read(&mut buf))
+                                .await
                         {
-                            Ok(Ok(0) | Err(_)) => break,
-                            _ => {}
+                            break;
                         }
                     }
                 }
