@@ -137,6 +137,16 @@ pub enum DecodeError {
         /// The element found.
         name: String,
     },
+    /// An element the SyncML DTD allows once appears again in the same parent (see
+    /// [`SINGLETONS`]): readers that keep the first and readers that keep the last copy
+    /// would see different messages, so none is read.
+    #[error("<{parent}> has more than one <{name}>")]
+    Duplicate {
+        /// The repeated element.
+        name: &'static str,
+        /// Its parent.
+        parent: &'static str,
+    },
     /// A required element is missing.
     #[error("<{parent}> has no <{name}>")]
     Missing {
@@ -145,6 +155,54 @@ pub enum DecodeError {
         /// Its parent.
         parent: &'static str,
     },
+}
+
+/// The elements the SyncML 1.2 representation DTD allows at most once in their parent
+/// (no `*`, `+` or repetition in its content model), which the decoder refuses to see
+/// twice ([`DecodeError::Duplicate`]): parent, then its singleton children.
+pub const SINGLETONS: &[(&str, &[&str])] = &[
+    ("SyncML", &["SyncHdr", "SyncBody"]),
+    (
+        "SyncHdr",
+        &[
+            "VerDTD",
+            "VerProto",
+            "SessionID",
+            "MsgID",
+            "Target",
+            "Source",
+            "RespURI",
+            "NoResp",
+            "Cred",
+            "Meta",
+        ],
+    ),
+    ("Target/Source", &["LocURI", "LocName"]),
+    ("Cred", &["Meta", "Data"]),
+    (
+        "Status",
+        &["CmdID", "MsgRef", "CmdRef", "Cmd", "Cred", "Chal", "Data"],
+    ),
+];
+
+/// Tracks which singleton children of one parent were seen.
+#[derive(Default)]
+struct Once(u32);
+
+impl Once {
+    fn see(
+        &mut self,
+        index: u32,
+        name: &'static str,
+        parent: &'static str,
+    ) -> Result<(), DecodeError> {
+        let bit = 1u32 << index;
+        if self.0 & bit != 0 {
+            return Err(DecodeError::Duplicate { name, parent });
+        }
+        self.0 |= bit;
+        Ok(())
+    }
 }
 
 impl DecodeError {
@@ -812,11 +870,18 @@ impl<'a> Decoder<'a> {
     fn message(&mut self, c: &Child<'a>) -> R<SyncMl> {
         let mut header = None;
         let mut body = None;
+        let mut once = Once::default();
         if !c.empty {
             while let Some(child) = self.next_child()? {
                 match (self.is_syncml(&child), child.local) {
-                    (true, b"SyncHdr") => header = Some(self.header(&child)?),
-                    (true, b"SyncBody") => body = Some(self.body(&child)?),
+                    (true, b"SyncHdr") => {
+                        once.see(0, "SyncHdr", "SyncML")?;
+                        header = Some(self.header(&child)?);
+                    }
+                    (true, b"SyncBody") => {
+                        once.see(1, "SyncBody", "SyncML")?;
+                        body = Some(self.body(&child)?);
+                    }
                     _ => {
                         self.unknown_diag(&child, "SyncML");
                         self.skip(&child)?;
@@ -841,26 +906,56 @@ impl<'a> Decoder<'a> {
         if c.empty {
             return Ok(h);
         }
+        let mut once = Once::default();
         while let Some(child) = self.next_child()? {
             if !self.is_syncml(&child) {
                 let u = self.unknown(&child)?;
                 h.unknown.push(u);
                 continue;
             }
+            const P: &str = "SyncHdr";
             match child.local {
-                b"VerDTD" => h.ver_dtd = self.text_of(&child)?,
-                b"VerProto" => h.ver_proto = self.text_of(&child)?,
-                b"SessionID" => h.session_id = self.text_of(&child)?,
-                b"MsgID" => h.msg_id = self.text_of(&child)?,
-                b"Target" => h.target = Some(self.location(&child)?),
-                b"Source" => h.source = Some(self.location(&child)?),
-                b"RespURI" => h.resp_uri = Some(self.text_of(&child)?),
+                b"VerDTD" => {
+                    once.see(0, "VerDTD", P)?;
+                    h.ver_dtd = self.text_of(&child)?;
+                }
+                b"VerProto" => {
+                    once.see(1, "VerProto", P)?;
+                    h.ver_proto = self.text_of(&child)?;
+                }
+                b"SessionID" => {
+                    once.see(2, "SessionID", P)?;
+                    h.session_id = self.text_of(&child)?;
+                }
+                b"MsgID" => {
+                    once.see(3, "MsgID", P)?;
+                    h.msg_id = self.text_of(&child)?;
+                }
+                b"Target" => {
+                    once.see(4, "Target", P)?;
+                    h.target = Some(self.location(&child)?);
+                }
+                b"Source" => {
+                    once.see(5, "Source", P)?;
+                    h.source = Some(self.location(&child)?);
+                }
+                b"RespURI" => {
+                    once.see(6, "RespURI", P)?;
+                    h.resp_uri = Some(self.text_of(&child)?);
+                }
                 b"NoResp" => {
+                    once.see(7, "NoResp", P)?;
                     self.skip(&child)?;
                     h.no_resp = true;
                 }
-                b"Cred" => h.cred = Some(Box::new(self.cred(&child)?)),
-                b"Meta" => h.meta = Some(Box::new(self.meta(&child)?)),
+                b"Cred" => {
+                    once.see(8, "Cred", P)?;
+                    h.cred = Some(Box::new(self.cred(&child)?));
+                }
+                b"Meta" => {
+                    once.see(9, "Meta", P)?;
+                    h.meta = Some(Box::new(self.meta(&child)?));
+                }
                 _ => {
                     self.unknown_diag(&child, "SyncHdr");
                     let u = self.unknown(&child)?;
@@ -876,10 +971,17 @@ impl<'a> Decoder<'a> {
         if c.empty {
             return Ok(l);
         }
+        let mut once = Once::default();
         while let Some(child) = self.next_child()? {
             match child.local {
-                b"LocURI" => l.loc_uri = self.text_of(&child)?,
-                b"LocName" => l.loc_name = Some(self.text_of(&child)?),
+                b"LocURI" => {
+                    once.see(0, "LocURI", "Target/Source")?;
+                    l.loc_uri = self.text_of(&child)?;
+                }
+                b"LocName" => {
+                    once.see(1, "LocName", "Target/Source")?;
+                    l.loc_name = Some(self.text_of(&child)?);
+                }
                 _ => {
                     self.unknown_diag(&child, "Target/Source");
                     self.skip(&child)?;
@@ -894,10 +996,17 @@ impl<'a> Decoder<'a> {
         if c.empty {
             return Ok(cred);
         }
+        let mut once = Once::default();
         while let Some(child) = self.next_child()? {
             match child.local {
-                b"Meta" => cred.meta = Some(Box::new(self.meta(&child)?)),
-                b"Data" => cred.data = self.text_of(&child)?,
+                b"Meta" => {
+                    once.see(0, "Meta", "Cred")?;
+                    cred.meta = Some(Box::new(self.meta(&child)?));
+                }
+                b"Data" => {
+                    once.see(1, "Data", "Cred")?;
+                    cred.data = self.text_of(&child)?;
+                }
                 _ => {
                     self.unknown_diag(&child, "Cred");
                     self.skip(&child)?;
@@ -1330,12 +1439,26 @@ impl<'a> Decoder<'a> {
         if c.empty {
             return Ok(s);
         }
+        let mut once = Once::default();
         while let Some(child) = self.next_child()? {
+            const P: &str = "Status";
             match child.local {
-                b"CmdID" => s.cmd_id = self.cmd_id(&child)?,
-                b"MsgRef" => s.msg_ref = Some(self.text_of(&child)?),
-                b"CmdRef" => s.cmd_ref = Some(self.text_of(&child)?),
-                b"Cmd" => s.cmd = Some(self.text_of(&child)?),
+                b"CmdID" => {
+                    once.see(0, "CmdID", P)?;
+                    s.cmd_id = self.cmd_id(&child)?;
+                }
+                b"MsgRef" => {
+                    once.see(1, "MsgRef", P)?;
+                    s.msg_ref = Some(self.text_of(&child)?);
+                }
+                b"CmdRef" => {
+                    once.see(2, "CmdRef", P)?;
+                    s.cmd_ref = Some(self.text_of(&child)?);
+                }
+                b"Cmd" => {
+                    once.see(3, "Cmd", P)?;
+                    s.cmd = Some(self.text_of(&child)?);
+                }
                 b"TargetRef" => {
                     let v = self.text_of(&child)?;
                     s.target_ref.push(v);
@@ -1344,8 +1467,12 @@ impl<'a> Decoder<'a> {
                     let v = self.text_of(&child)?;
                     s.source_ref.push(v);
                 }
-                b"Cred" => s.cred = Some(Box::new(self.cred(&child)?)),
+                b"Cred" => {
+                    once.see(4, "Cred", P)?;
+                    s.cred = Some(Box::new(self.cred(&child)?));
+                }
                 b"Chal" => {
+                    once.see(5, "Chal", P)?;
                     let mut meta = Meta::default();
                     if !child.empty {
                         while let Some(m) = self.next_child()? {
@@ -1359,6 +1486,7 @@ impl<'a> Decoder<'a> {
                     s.chal = Some(Box::new(Chal { meta }));
                 }
                 b"Data" => {
+                    once.see(6, "Data", P)?;
                     // The start tag's `msft:originalerror`, read when it was opened.
                     let original_error = self.original_error.take();
                     s.data = self.text_of(&child)?;

@@ -58,8 +58,8 @@ mod text;
 
 pub use codes::{AlertCode, CmdId, StatusCode};
 pub use decode::{
-    DecodeError, Decoded, Diagnostic, Fragment, Limits, Severity, decode, decode_fragment,
-    decode_with, repair_documentation_artifacts,
+    DecodeError, Decoded, Diagnostic, Fragment, Limits, SINGLETONS, Severity, decode,
+    decode_fragment, decode_with, repair_documentation_artifacts,
 };
 pub use encode::{
     encode, encode_body, encode_command, encode_fragment, encode_header, encode_into,

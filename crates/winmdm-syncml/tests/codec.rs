@@ -548,3 +548,102 @@ fn conformance_checks() {
     let d = check_document(doc.as_bytes(), &Limits::default()).unwrap();
     assert_eq!(d.diagnostics[0].code, "doc-artifact");
 }
+
+/// Every element the DTD allows once is refused when repeated: two `SyncBody`, two
+/// `Cred` (the last one won, so a wrong first `Cred` was invisible to a filter reading the
+/// first), two `Source`, two `Data` in a `Status`… A reader keeping the first copy and one
+/// keeping the last would otherwise see different messages.
+#[test]
+fn repeated_singletons_are_refused() {
+    let hdr = |extra: &str| {
+        format!(
+            "<SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>https://mdm.example</LocURI></Target><Source><LocURI>dev</LocURI></Source>{extra}</SyncHdr>"
+        )
+    };
+    let cred = "<Cred><Meta><Format xmlns=\"syncml:metinf\">b64</Format><Type xmlns=\"syncml:metinf\">syncml:auth-md5</Type></Meta><Data>AAAA</Data></Cred>";
+    let body = "<SyncBody><Final/></SyncBody>";
+    let doc = |h: String, b: &str| format!("<SyncML xmlns=\"SYNCML:SYNCML1.2\">{h}{b}</SyncML>");
+    // Sanity: one of each decodes.
+    winmdm_syncml::decode(doc(hdr(cred), body).as_bytes()).unwrap();
+    let cases = [
+        (doc(hdr(""), &format!("{body}{body}")), "SyncBody", "SyncML"),
+        (
+            format!(
+                "<SyncML xmlns=\"SYNCML:SYNCML1.2\">{}{}{body}</SyncML>",
+                hdr(""),
+                hdr("")
+            ),
+            "SyncHdr",
+            "SyncML",
+        ),
+        (doc(hdr(&format!("{cred}{cred}")), body), "Cred", "SyncHdr"),
+        (
+            doc(hdr("<Source><LocURI>other</LocURI></Source>"), body),
+            "Source",
+            "SyncHdr",
+        ),
+        (
+            doc(hdr("<SessionID>2</SessionID>"), body),
+            "SessionID",
+            "SyncHdr",
+        ),
+        (doc(hdr("<MsgID>9</MsgID>"), body), "MsgID", "SyncHdr"),
+        (
+            doc(
+                hdr("<Meta><MaxMsgSize xmlns=\"syncml:metinf\">1</MaxMsgSize></Meta><Meta/>"),
+                body,
+            ),
+            "Meta",
+            "SyncHdr",
+        ),
+        (
+            doc(
+                hdr(&cred.replace("<Data>AAAA</Data>", "<Data>AAAA</Data><Data>BBBB</Data>")),
+                body,
+            ),
+            "Data",
+            "Cred",
+        ),
+        (
+            doc(
+                hdr(""),
+                "<SyncBody><Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd><Data>200</Data><Data>500</Data></Status><Final/></SyncBody>",
+            ),
+            "Data",
+            "Status",
+        ),
+        (
+            doc(
+                hdr(""),
+                "<SyncBody><Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>2</CmdRef><CmdRef>3</CmdRef><Cmd>Get</Cmd><Data>200</Data></Status><Final/></SyncBody>",
+            ),
+            "CmdRef",
+            "Status",
+        ),
+        (
+            doc(
+                hdr("").replace(
+                    "<LocURI>dev</LocURI>",
+                    "<LocURI>dev</LocURI><LocURI>x</LocURI>",
+                ),
+                body,
+            ),
+            "LocURI",
+            "Target/Source",
+        ),
+    ];
+    for (xml, name, parent) in cases {
+        match winmdm_syncml::decode(xml.as_bytes()) {
+            Err(winmdm_syncml::DecodeError::Duplicate { name: n, parent: p }) => {
+                assert_eq!((n, p), (name, parent), "{xml}");
+            }
+            other => panic!("{name} in {parent}: {other:?}\n{xml}"),
+        }
+    }
+    // The list is written down.
+    assert!(
+        winmdm_syncml::SINGLETONS
+            .iter()
+            .any(|(p, c)| *p == "SyncHdr" && c.contains(&"Cred"))
+    );
+}
