@@ -81,6 +81,48 @@ pub enum SoapError {
     /// A required element is missing.
     #[error("missing {0}")]
     Missing(&'static str),
+    /// An element the protocol allows once appears twice (see [`SINGLETONS`]): readers
+    /// keeping the first and readers keeping the last copy would see different requests.
+    #[error("more than one {0}")]
+    Duplicate(&'static str),
+}
+
+/// The SOAP elements enrollment allows once, which every reader refuses to see twice
+/// ([`SoapError::Duplicate`]): parent, then its singleton children (SOAP 1.2 Part 1 §5:
+/// one `Header`, one `Body`; WS-Addressing's message headers; WS-Security's one
+/// `Security` header for the recipient with one token; one request element in the body;
+/// WS-Trust's `RequestSecurityToken` children as MS-WSTEP profiles them).
+pub const SINGLETONS: &[(&str, &[&str])] = &[
+    ("Envelope", &["Header", "Body"]),
+    ("Header", &["Action", "MessageID", "To", "Security"]),
+    ("Security", &["BinarySecurityToken", "UsernameToken"]),
+    ("Body", &["(its one element)"]),
+    (
+        "RequestSecurityToken",
+        &[
+            "TokenType",
+            "RequestType",
+            "BinarySecurityToken",
+            "AdditionalContext",
+        ],
+    ),
+];
+
+/// Refuses a second `name` child of `parent` ([`SoapError::Duplicate`]).
+///
+/// # Errors
+/// [`SoapError::Duplicate`].
+pub fn single(parent: &Element, name: &'static str) -> Result<(), SoapError> {
+    if parent
+        .children
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case(name))
+        .nth(1)
+        .is_some()
+    {
+        return Err(SoapError::Duplicate(name));
+    }
+    Ok(())
 }
 
 /// An attribute.
@@ -592,6 +634,21 @@ pub fn envelope(xml: &[u8], limits: &Limits) -> Result<Envelope, SoapError> {
         SOAP11 => SoapVersion::Soap11,
         _ => return Err(SoapError::NotSoap("unknown envelope namespace")),
     };
+    single(&root, "Header")?;
+    single(&root, "Body")?;
+    if let Some(header) = root
+        .children
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case("Header"))
+    {
+        for name in ["Action", "MessageID", "To", "Security"] {
+            single(header, name)?;
+        }
+        if let Some(security) = header.child_named("Security") {
+            single(security, "BinarySecurityToken")?;
+            single(security, "UsernameToken")?;
+        }
+    }
     // Move the parts out rather than copy them.
     let take = |root: &mut Element, name: &str| {
         root.children
@@ -603,6 +660,9 @@ pub fn envelope(xml: &[u8], limits: &Limits) -> Result<Envelope, SoapError> {
     let mut body = take(&mut root, "Body").ok_or(SoapError::NotSoap("no Body"))?;
     if body.children.is_empty() {
         return Err(SoapError::NotSoap("empty Body"));
+    }
+    if body.children.len() > 1 {
+        return Err(SoapError::Duplicate("Body content"));
     }
     let body = body.children.swap_remove(0);
     let text = |n: &str| header.child_named(n).map(|e| e.text().to_owned());

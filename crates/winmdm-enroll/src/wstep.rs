@@ -367,6 +367,13 @@ struct RstParts<'a> {
     request_token: Option<(Cow<'a, str>, Cow<'a, str>)>,
     seen_context: bool,
     context: Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>,
+    seen_action: bool,
+    seen_token_type: bool,
+    /// The first singleton of the envelope, its header or its security header that
+    /// appeared twice (reported after the checks the tree reader makes first).
+    envelope_duplicate: Option<&'static str>,
+    /// The first singleton of the request that appeared twice.
+    request_duplicate: Option<&'static str>,
 }
 
 impl<'a> RstParts<'a> {
@@ -395,32 +402,67 @@ impl<'a> RstParts<'a> {
                 self.root_ns = tag.ns;
                 Role::Envelope
             }
-            Some(Role::Envelope) if !self.seen_header && is("Header") => {
+            Some(Role::Envelope) if is("Header") => {
+                if self.seen_header {
+                    self.envelope_duplicate.get_or_insert("Header");
+                    return Ok(Role::Other);
+                }
                 self.seen_header = true;
                 Role::Header
             }
-            Some(Role::Envelope) if !self.seen_body && is("Body") => {
+            Some(Role::Envelope) if is("Body") => {
+                if self.seen_body {
+                    self.envelope_duplicate.get_or_insert("Body");
+                    return Ok(Role::Other);
+                }
                 self.seen_body = true;
                 Role::Body
             }
-            Some(Role::Header) if self.message_id.is_none() && is("MessageID") => {
+            Some(Role::Header) if is("Action") => {
+                if self.seen_action {
+                    self.envelope_duplicate.get_or_insert("Action");
+                }
+                self.seen_action = true;
+                Role::Other
+            }
+            Some(Role::Header) if is("MessageID") => {
+                if self.message_id.is_some() {
+                    self.envelope_duplicate.get_or_insert("MessageID");
+                    return Ok(Role::Other);
+                }
                 self.message_id = Some(Cow::Borrowed(""));
                 Role::MessageId
             }
-            Some(Role::Header) if self.to.is_none() && is("To") => {
+            Some(Role::Header) if is("To") => {
+                if self.to.is_some() {
+                    self.envelope_duplicate.get_or_insert("To");
+                    return Ok(Role::Other);
+                }
                 self.to = Some(Cow::Borrowed(""));
                 Role::To
             }
-            Some(Role::Header) if !self.seen_security && is("Security") => {
+            Some(Role::Header) if is("Security") => {
+                if self.seen_security {
+                    self.envelope_duplicate.get_or_insert("Security");
+                    return Ok(Role::Other);
+                }
                 self.seen_security = true;
                 Role::Security
             }
-            Some(Role::Security) if self.header_token.is_none() && is("BinarySecurityToken") => {
+            Some(Role::Security) if is("BinarySecurityToken") => {
+                if self.header_token.is_some() {
+                    self.envelope_duplicate.get_or_insert("BinarySecurityToken");
+                    return Ok(Role::Other);
+                }
                 let value_type = tag.attr("ValueType")?.unwrap_or_default();
                 self.header_token = Some((value_type, Cow::Borrowed("")));
                 Role::HeaderToken
             }
-            Some(Role::Security) if self.username_token.is_none() && is("UsernameToken") => {
+            Some(Role::Security) if is("UsernameToken") => {
+                if self.username_token.is_some() {
+                    self.envelope_duplicate.get_or_insert("UsernameToken");
+                    return Ok(Role::Other);
+                }
                 self.username_token = Some((None, None));
                 Role::UsernameToken
             }
@@ -435,20 +477,43 @@ impl<'a> RstParts<'a> {
                 }
                 _ => Role::Other,
             },
-            Some(Role::Body) if self.request.is_none() => {
+            Some(Role::Body) => {
+                if self.request.is_some() {
+                    self.envelope_duplicate.get_or_insert("Body content");
+                    return Ok(Role::Other);
+                }
                 self.request = Some((tag.ns, name));
                 Role::Request
             }
-            Some(Role::Request) if self.request_type.is_none() && is("RequestType") => {
+            Some(Role::Request) if is("TokenType") => {
+                if self.seen_token_type {
+                    self.request_duplicate.get_or_insert("TokenType");
+                }
+                self.seen_token_type = true;
+                Role::Other
+            }
+            Some(Role::Request) if is("RequestType") => {
+                if self.request_type.is_some() {
+                    self.request_duplicate.get_or_insert("RequestType");
+                    return Ok(Role::Other);
+                }
                 self.request_type = Some(Cow::Borrowed(""));
                 Role::RequestType
             }
-            Some(Role::Request) if self.request_token.is_none() && is("BinarySecurityToken") => {
+            Some(Role::Request) if is("BinarySecurityToken") => {
+                if self.request_token.is_some() {
+                    self.request_duplicate.get_or_insert("BinarySecurityToken");
+                    return Ok(Role::Other);
+                }
                 let value_type = tag.attr("ValueType")?.unwrap_or_default();
                 self.request_token = Some((value_type, Cow::Borrowed("")));
                 Role::RequestToken
             }
-            Some(Role::Request) if !self.seen_context && is("AdditionalContext") => {
+            Some(Role::Request) if is("AdditionalContext") => {
+                if self.seen_context {
+                    self.request_duplicate.get_or_insert("AdditionalContext");
+                    return Ok(Role::Other);
+                }
                 self.seen_context = true;
                 Role::AdditionalContext
             }
@@ -512,6 +577,9 @@ pub fn parse_rst(body: &[u8]) -> Result<RstRequest, EnrollError> {
     if !matches!(parts.root_ns, soap::SOAP12 | soap::SOAP11) {
         return Err(SoapError::NotSoap("unknown envelope namespace").into());
     }
+    if let Some(name) = parts.envelope_duplicate {
+        return Err(SoapError::Duplicate(name).into());
+    }
     if !parts.seen_body {
         return Err(SoapError::NotSoap("no Body").into());
     }
@@ -520,6 +588,9 @@ pub fn parse_rst(body: &[u8]) -> Result<RstRequest, EnrollError> {
     };
     if !name.eq_ignore_ascii_case("RequestSecurityToken") || ns != WST_NS {
         return Err(EnrollError::Unexpected(format!("body is {{{ns}}}{name}")));
+    }
+    if let Some(name) = parts.request_duplicate {
+        return Err(SoapError::Duplicate(name).into());
     }
     let request_type = request_type(parts.request_type.as_deref().map(str::trim))?;
     let Some((request_value_type, request_data)) = parts.request_token else {
@@ -572,6 +643,14 @@ pub fn parse_rst_via_tree(body: &[u8]) -> Result<RstRequest, EnrollError> {
             "body is {{{}}}{}",
             b.ns, b.name
         )));
+    }
+    for name in [
+        "TokenType",
+        "RequestType",
+        "BinarySecurityToken",
+        "AdditionalContext",
+    ] {
+        soap::single(b, name)?;
     }
     let request_type = request_type(b.child_named("RequestType").map(|e| e.text()))?;
     let bst = b

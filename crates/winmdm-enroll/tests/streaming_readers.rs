@@ -407,14 +407,73 @@ fn byte_order_marks_declarations_and_comments_before_the_root_read_the_same() {
 }
 
 #[test]
-fn the_first_body_is_the_body() {
-    // Two bodies after a header: the first is read (the tree once took the last).
+fn a_second_body_is_refused() {
+    // Two bodies after a header: refused by both readers (the tree once took the last, then
+    // both took the first; a filter reading the other copy saw another request).
     let xml = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Header/>\
                <s:Body><wst:RequestSecurityToken xmlns:wst=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512\">\
                <wst:RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue</wst:RequestType>\
                <wsse:BinarySecurityToken xmlns:wsse=\"urn:x\" ValueType=\"v\">QUJD</wsse:BinarySecurityToken>\
                </wst:RequestSecurityToken></s:Body><s:Body><Other/></s:Body></s:Envelope>";
-    let r = winmdm_enroll::wstep::parse_rst(xml.as_bytes()).unwrap();
-    assert_eq!(r.request_data, "QUJD");
+    assert!(matches!(
+        winmdm_enroll::wstep::parse_rst(xml.as_bytes()),
+        Err(winmdm_enroll::fault::EnrollError::Malformed(
+            SoapError::Duplicate("Body")
+        ))
+    ));
     winmdm_enroll::fuzzing::rst_one(xml.as_bytes());
+}
+
+/// Every element enrollment allows once is refused when repeated, with the same fault by
+/// the streaming and the tree reader (an RST in a second `Body` enrolled a device; two
+/// `Security` headers: the first won, so a filter reading the last saw another token).
+#[test]
+fn repeated_singletons_are_refused_by_both_readers() {
+    let rst = winmdm_testkit::requests::rst_issue(
+        "https://mdm.example/EnrollmentServer/Enrollment.svc",
+        "eyJ0eXAiOiJKV1QifQ.e30.c2ln",
+        winmdm_testkit::pki::DEVICE_RSA2048_CSR.csr_der,
+        &[
+            ("DeviceID", "0f3e7c2a-5b64-4a19-9d2e-7c8b1a6f4e33"),
+            ("EnrollmentType", "Full"),
+        ],
+    );
+    let read = winmdm_enroll::wstep::parse_rst(rst.as_bytes());
+    assert!(read.is_ok(), "{read:?}");
+    let dup = |open: &str, close: &str| -> String {
+        let start = rst.find(open).unwrap_or_else(|| panic!("{open}"));
+        let end = rst[start..].find(close).unwrap() + start + close.len();
+        let element = &rst[start..end];
+        format!("{}{element}{}", &rst[..end], &rst[end..])
+    };
+    let cases = [
+        dup("<s:Body>", "</s:Body>"),
+        dup("<s:Header>", "</s:Header>"),
+        dup("<wsse:Security", "</wsse:Security>"),
+        dup("<a:MessageID>", "</a:MessageID>"),
+        dup("<wst:RequestType>", "</wst:RequestType>"),
+        dup("<ac:AdditionalContext", "</ac:AdditionalContext>"),
+    ];
+    for xml in cases {
+        let streamed = winmdm_enroll::wstep::parse_rst(xml.as_bytes());
+        let tree = winmdm_enroll::wstep::parse_rst_via_tree(xml.as_bytes());
+        for r in [&streamed, &tree] {
+            match r {
+                Err(winmdm_enroll::fault::EnrollError::Malformed(SoapError::Duplicate(_))) => {}
+                other => panic!("{other:?}\n{xml}"),
+            }
+        }
+        winmdm_enroll::fuzzing::rst_one(xml.as_bytes());
+    }
+    // Discovery and policy read through the same envelope.
+    let two_bodies = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body><a/></s:Body><s:Body><b/></s:Body></s:Envelope>";
+    assert_eq!(
+        soap::envelope(two_bodies.as_bytes(), &Limits::default()).unwrap_err(),
+        SoapError::Duplicate("Body")
+    );
+    assert!(
+        soap::SINGLETONS
+            .iter()
+            .any(|(p, c)| *p == "Header" && c.contains(&"Security"))
+    );
 }
