@@ -6,8 +6,16 @@ use winmdm_example_actix::{Shared, demo_endpoint, server};
 use winmdm_testkit::emulator::EntraEmulator;
 use winmdm_testkit::simulator::{self, SimulatorConfig, TokenSource};
 
-#[test]
-fn a_simulated_device_enrolls_is_managed_renews_and_unenrolls() {
+/// The example on a loopback port, with the testkit's Entra emulator: its URL, the
+/// endpoint, the server's handle, the emulator (keep it alive) and a runtime for the
+/// simulated device.
+fn start() -> (
+    String,
+    Arc<winmdm_endpoint::Endpoint>,
+    actix_web::dev::ServerHandle,
+    EntraEmulator,
+    tokio::runtime::Runtime,
+) {
     let entra = EntraEmulator::spawn().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -25,11 +33,16 @@ fn a_simulated_device_enrolls_is_managed_renews_and_unenrolls() {
         });
     });
     let handle = rx.recv().unwrap();
-
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    (url, endpoint, handle, entra, rt)
+}
+
+#[test]
+fn a_simulated_device_enrolls_is_managed_renews_and_unenrolls() {
+    let (url, endpoint, handle, entra, rt) = start();
     let mut config = SimulatorConfig::new(&url, TokenSource::emulator(entra.base_url()));
     // As published Windows captures spell it; the token's claim stays dashed.
     config.windows_device_id = true;
@@ -50,27 +63,7 @@ fn a_simulated_device_enrolls_is_managed_renews_and_unenrolls() {
 /// reboot mid-session halfway, digest-authenticated over plain HTTP: not one refused.
 #[test]
 fn a_thousand_sessions_with_wraps_and_a_reboot() {
-    let entra = EntraEmulator::spawn().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let endpoint = Arc::new(demo_endpoint(&url, entra.base_url()).unwrap());
-    let shared = Shared {
-        endpoint,
-        http: reqwest::Client::new(),
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let srv = server(shared, listener).unwrap();
-            tx.send(srv.handle()).unwrap();
-            srv.await.unwrap();
-        });
-    });
-    let handle = rx.recv().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (url, _endpoint, handle, entra, rt) = start();
     rt.block_on(async {
         let mut config = SimulatorConfig::new(&url, TokenSource::emulator(entra.base_url()));
         config.renew = false;

@@ -59,22 +59,29 @@ fn run_session(device: &mut Device, url: &str) {
     assert_eq!(device.refused(), None, "the session was refused");
 }
 
-#[test]
-fn a_session_gets_the_queued_result() {
-    let (url, endpoint) = start();
-    let nonce = Nonce::from_bytes(vec![3; 16]);
+/// Registers `id` with digest credentials `user`/`pass` and nonce `n`; returns the
+/// simulated device that holds them.
+fn registered(endpoint: &Example, url: &str, id: &str, user: &str, pass: &str, n: u8) -> Device {
+    let nonce = Nonce::from_bytes(vec![n; 16]);
     endpoint
         .add_device(
-            "dev-1",
+            id,
             DeviceCredentials {
-                username: "u1".into(),
-                password: "p1".into(),
+                username: user.into(),
+                password: pass.into(),
                 nonce: nonce.clone(),
             },
         )
         .unwrap();
-    let mut device = Device::new("dev-1", &url).with_digest("u1", "p1", nonce);
+    let mut device = Device::new(id, url).with_digest(user, pass, nonce);
     device.set_node("./DevDetail/SwV", "10.0.26100.2605");
+    device
+}
+
+#[test]
+fn a_session_gets_the_queued_result() {
+    let (url, endpoint) = start();
+    let mut device = registered(&endpoint, &url, "dev-1", "u1", "p1", 3);
     run_session(&mut device, &url);
     assert_eq!(
         endpoint.results(),
@@ -115,19 +122,7 @@ fn unknown_devices_and_wbxml_are_refused_without_a_trace() {
 #[test]
 fn session_ids_wrap_without_refusals() {
     let (url, endpoint) = start();
-    let nonce = Nonce::from_bytes(vec![5; 16]);
-    endpoint
-        .add_device(
-            "dev-wrap",
-            DeviceCredentials {
-                username: "u".into(),
-                password: "p".into(),
-                nonce: nonce.clone(),
-            },
-        )
-        .unwrap();
-    let mut device = Device::new("dev-wrap", &url).with_digest("u", "p", nonce);
-    device.set_node("./DevDetail/SwV", "10.0.26100.2605");
+    let mut device = registered(&endpoint, &url, "dev-wrap", "u", "p", 5);
     for n in 1..=1000 {
         if n > 1 {
             endpoint.queue("dev-wrap", &swv()).unwrap();
@@ -172,19 +167,7 @@ fn session_ids_wrap_without_refusals() {
 fn an_unreadable_stored_state_starts_a_new_session() {
     use winmdm_endpoint::{Commit, SessionWrite, Store as _};
     let (url, endpoint) = start();
-    let nonce = Nonce::from_bytes(vec![7; 16]);
-    endpoint
-        .add_device(
-            "dev-v",
-            DeviceCredentials {
-                username: "u".into(),
-                password: "p".into(),
-                nonce: nonce.clone(),
-            },
-        )
-        .unwrap();
-    let mut device = Device::new("dev-v", &url).with_digest("u", "p", nonce);
-    device.set_node("./DevDetail/SwV", "10.0.26100.2605");
+    let mut device = registered(&endpoint, &url, "dev-v", "u", "p", 7);
     // The device's first message authenticates (its digest is right) and stores the state.
     let first = device.start_session();
     let resp = post(
