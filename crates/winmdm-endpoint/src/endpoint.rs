@@ -512,7 +512,13 @@ impl Endpoint {
             }
             Ok(_) => {}
         }
-        let xml = xcep::get_policies_response(&xcep::CertificatePolicy::default(), relates);
+        // The figures the device is told follow the configured lifetime.
+        let policy = xcep::CertificatePolicy {
+            validity_secs: self.config.certificate_validity.as_secs(),
+            renewal_secs: self.config.renewal_window.as_secs(),
+            ..xcep::CertificatePolicy::default()
+        };
+        let xml = xcep::get_policies_response(&policy, relates);
         Handled::Response(wire::with_length(soap_response(StatusCode::OK, xml)))
     }
 
@@ -537,6 +543,21 @@ impl Endpoint {
             Ok(xml) => wire::with_length(soap_response(StatusCode::OK, xml)),
             Err(e) => wire::enrollment_fault(&e, req.message_id.as_deref(), &self.trace_id()),
         })
+    }
+
+    /// When the device renews: as soon as the server's renewal window opens (in whole
+    /// days, at least one, never more than the certificate lives), retrying weekly or
+    /// more often within a short window.
+    fn renewal_schedule(&self) -> provisioning::RenewalSchedule {
+        let days = |d: Duration| u32::try_from(d.as_secs() / 86_400).unwrap_or(u32::MAX);
+        let period = days(self.config.renewal_window)
+            .min(days(self.config.certificate_validity))
+            .max(1);
+        provisioning::RenewalSchedule {
+            renew_period_days: period,
+            retry_interval_days: period.min(7),
+            ..provisioning::RenewalSchedule::default()
+        }
     }
 
     fn issuance_policy(&self) -> IssuancePolicy {
@@ -564,7 +585,7 @@ impl Endpoint {
                 device.nonce.clone(),
             ),
             server_auth: (self.config.provider_id.clone(), hex(&server_secret)),
-            renewal: Some(provisioning::RenewalSchedule::default()),
+            renewal: Some(self.renewal_schedule()),
             poll: provisioning::PollSchedule::default(),
             ent_dm_id: device.device_id.clone(),
             ent_device_name: name.map(str::to_owned),

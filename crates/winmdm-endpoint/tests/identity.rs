@@ -428,3 +428,59 @@ fn routes_methods_and_unknown_paths() {
 fn the_memory_store_passes_the_conformance_suite() {
     winmdm_endpoint::conformance::all(&MemoryStore::new());
 }
+
+/// Policy and provisioning figures follow the configured lifetime (they said 365/60 days
+/// and `RenewPeriod` 42 whatever the server issued): 30-day certificates renewable in
+/// their last 10 days.
+#[test]
+fn policy_and_provisioning_follow_the_configured_lifetime() {
+    let (ep, _) = endpoint_with(|c| {
+        c.certificate_validity = std::time::Duration::from_secs(30 * 86_400);
+        c.renewal_window = std::time::Duration::from_secs(10 * 86_400);
+    });
+    let alice = user_token(&CONTOSO, &ALICE);
+    let policy = policies(&ep, &alice);
+    assert_eq!(policy.status, 200);
+    assert!(
+        policy
+            .body
+            .contains("<validityPeriodSeconds>2592000</validityPeriodSeconds>"),
+        "{}",
+        policy.body
+    );
+    assert!(
+        policy
+            .body
+            .contains("<renewalPeriodSeconds>864000</renewalPeriodSeconds>"),
+        "{}",
+        policy.body
+    );
+    let blob = accept_terms(&ep, &alice);
+    let enrolled = enroll(&ep, &alice, pki::DEVICE_RSA2048_CSR.device_id, Some(&blob));
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    let doc = winmdm_enroll::issue::provisioning_doc_of(enrolled.body.as_bytes()).unwrap();
+    assert!(
+        doc.contains(r#"<parm name="RenewPeriod" value="10" datatype="integer"/>"#),
+        "{doc}"
+    );
+    // The certificate itself lives 30 days.
+    let der = base64_cert(&doc);
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let lifetime = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+    assert!(
+        (29 * 86_400..=31 * 86_400).contains(&lifetime),
+        "{lifetime}"
+    );
+}
+
+/// The device certificate in a provisioning document (the `My/User` or `My/System` store).
+fn base64_cert(doc: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let start = doc.find(r#"<characteristic type="My">"#).unwrap();
+    let key = r#"<parm name="EncodedCertificate" value=""#;
+    let at = doc[start..].find(key).unwrap() + start + key.len();
+    let end = doc[at..].find('"').unwrap() + at;
+    base64::engine::general_purpose::STANDARD
+        .decode(doc[at..end].replace(['\r', '\n'], ""))
+        .unwrap()
+}

@@ -959,8 +959,9 @@ impl Simulator {
         let get = |name: &str| text_of(&env.body, &[result[0], name]).map(str::to_owned);
         self.enrollment_url = get("EnrollmentServiceUrl")
             .ok_or_else(|| Failure::http(status, "no EnrollmentServiceUrl"))?;
-        self.policy_url = get("EnrollmentPolicyServiceUrl")
-            .ok_or_else(|| Failure::http(status, "no EnrollmentPolicyServiceUrl"))?;
+        // MS-MDE2 makes the policy service optional: without one the client skips
+        // GetPolicies and uses its default certificate policy.
+        self.policy_url = get("EnrollmentPolicyServiceUrl").unwrap_or_default();
         let auth = get("AuthPolicy").unwrap_or_default();
         Ok((
             Some(status),
@@ -984,6 +985,12 @@ impl Simulator {
     }
 
     async fn policies(&mut self) -> StepResult {
+        if self.policy_url.is_empty() {
+            return Ok((
+                None,
+                "skipped: discovery names no EnrollmentPolicyServiceUrl (default policy)".into(),
+            ));
+        }
         let body = crate::requests::get_policies(&self.policy_url, &self.token);
         let (status, resp) = self.soap(&self.policy_url.clone(), body, false).await?;
         let env = soap::envelope(&resp, &soap::Limits::default())

@@ -175,6 +175,12 @@ pub struct EnrollmentConfig {
     /// Require the Terms-of-Use blob in every enrollment (default). Turn off only for an
     /// MDM registered in Entra without a Terms-of-Use page.
     pub require_terms_blob: bool,
+    /// `AuthenticationServiceUrl` in the discovery answer (Federated flows that are not
+    /// Entra join sign the user in there); unset: none.
+    pub authentication_service_url: Option<String>,
+    /// Name the policy service (`EnrollmentPolicyServiceUrl`) in the discovery answer
+    /// (default). MS-MDE2 makes it optional: without it Windows skips `GetPolicies`.
+    pub advertise_policy_service: bool,
 }
 
 impl Default for EnrollmentConfig {
@@ -188,6 +194,8 @@ impl Default for EnrollmentConfig {
             max_devices_per_user: None,
             required_scope: None,
             require_terms_blob: true,
+            authentication_service_url: None,
+            advertise_policy_service: true,
         }
     }
 }

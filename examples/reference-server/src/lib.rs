@@ -189,6 +189,12 @@ fn endpoint_config(config: &Config, public_url: &str) -> EndpointConfig {
     } else {
         TermsOfUseBlob::NotRequired
     };
+    c.discovery
+        .authentication_service_url
+        .clone_from(&e.authentication_service_url);
+    if !e.advertise_policy_service {
+        c.discovery.policy_service_url = None;
+    }
     c.initial_commands
         .clone_from(&config.management.initial_commands);
     c.max_auth_failures = config.management.max_auth_failures;

@@ -1232,3 +1232,49 @@ fn per_target_statuses_are_kept_and_a_failure_is_not_hidden() {
         assert_eq!(shown["statuses"][0]["target"], "./Vendor/MSFT/NotThere");
     });
 }
+
+/// Discovery without a policy service (MS-MDE2 makes it optional; the simulated device
+/// stopped with "no EnrollmentPolicyServiceUrl") and with an `AuthenticationServiceUrl`
+/// (it could not be configured).
+#[test]
+fn discovery_without_a_policy_service_and_with_an_authentication_service() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let mut c = config(&dir);
+        c.enrollment.advertise_policy_service = false;
+        c.enrollment.authentication_service_url = Some("https://login.contoso.example/mdm".into());
+        let running = start(c).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let mut sim = Simulator::new(device_config(&running, &authority));
+        steps(&mut sim, &ENROLL[..4]).await;
+        let discover = sim.step("discovery: Discover").await;
+        assert!(discover.outcome.is_ok(), "{discover}");
+        let policy = sim.step("policy: GetPolicies").await;
+        assert!(
+            policy.outcome.as_ref().is_ok_and(|o| o.starts_with("skipped")),
+            "{policy}"
+        );
+        steps(&mut sim, &ENROLL[6..]).await;
+        steps(&mut sim, &["management: session 1"]).await;
+        // The Discover response names the authentication service and no policy service.
+        let body = winmdm_testkit::requests::escape("alice@contoso.example");
+        let discover = format!(
+            r#"<s:Envelope xmlns:a="http://www.w3.org/2005/08/addressing" xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header><a:Action s:mustUnderstand="1">http://schemas.microsoft.com/windows/management/2012/01/enrollment/IDiscoveryService/Discover</a:Action><a:MessageID>urn:uuid:1</a:MessageID><a:To s:mustUnderstand="1">{url}/EnrollmentServer/Discovery.svc</a:To></s:Header><s:Body><Discover xmlns="http://schemas.microsoft.com/windows/management/2012/01/enrollment"><request xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><EmailAddress>{body}</EmailAddress><RequestVersion>5.0</RequestVersion><DeviceType>CIMClient_Windows</DeviceType><ApplicationVersion>10.0.26100.1</ApplicationVersion><OSEdition>72</OSEdition><AuthPolicies><AuthPolicy>Federated</AuthPolicy></AuthPolicies></request></Discover></s:Body></s:Envelope>"#,
+            url = running.public_url
+        );
+        let resp = https(&running)
+            .post(format!("{}/EnrollmentServer/Discovery.svc", running.public_url))
+            .header("content-type", "application/soap+xml; charset=utf-8")
+            .body(discover)
+            .send()
+            .await
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains("<AuthenticationServiceUrl>https://login.contoso.example/mdm</AuthenticationServiceUrl>"),
+            "{text}"
+        );
+        assert!(!text.contains("EnrollmentPolicyServiceUrl"), "{text}");
+    });
+}
