@@ -37,6 +37,7 @@
 pub mod emulator;
 pub mod entra;
 pub mod fixtures;
+pub mod form;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod graph;

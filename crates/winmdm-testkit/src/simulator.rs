@@ -292,7 +292,9 @@ pub struct Simulator {
     config: SimulatorConfig,
     token: String,
     /// The Terms-of-Use page's sealed form state.
-    tou_state: String,
+    /// What the Terms-of-Use page asked for: its form (with the page's URL), or a redirect
+    /// straight back to Windows.
+    tou_next: Option<Result<(String, crate::form::Form), String>>,
     /// The `OpaqueBlob` the accept redirect carried.
     blob: String,
     enrollment_url: String,
@@ -329,7 +331,7 @@ impl Simulator {
         Self {
             config,
             token: String::new(),
-            tou_state: String::new(),
+            tou_next: None,
             blob: String::new(),
             enrollment_url: String::new(),
             policy_url: String::new(),
@@ -856,7 +858,7 @@ impl Simulator {
             "ms-appx-web%3A%2F%2FMicrosoft.AAD.BrokerPlugin%2Ftou",
             random_guid()
         );
-        let (status, _, body) = self
+        let (status, headers, body) = self
             .send(
                 client
                     .get(&url)
@@ -868,38 +870,83 @@ impl Simulator {
                     ),
             )
             .await?;
+        // A page that sends the user straight back (nothing to accept).
+        if let Some(location) = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .filter(|l| (300..400).contains(&status) && l.starts_with("ms-appx-web://"))
+        {
+            let query = location.split_once('?').map_or("", |(_, q)| q);
+            if let Some((_, error)) =
+                url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "error")
+            {
+                return Err(Failure::http(status, format!("error redirect: {error}")));
+            }
+            self.tou_next = Some(Err(location.to_owned()));
+            return Ok((Some(status), "redirected back to Windows at once".into()));
+        }
         if status != 200 {
             return Err(Failure::http(status, "the Terms of Use page did not open"));
         }
+        // Any vendor's page: its first form, with the button that accepts.
         let html = String::from_utf8_lossy(&body);
-        let state = html
-            .split("name=\"state\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .ok_or_else(|| Failure::http(status, "no state in the page's form"))?;
-        state.clone_into(&mut self.tou_state);
+        let form = crate::form::first_form(&html)
+            .ok_or_else(|| Failure::http(status, "no form on the Terms of Use page"))?;
+        self.tou_next = Some(Ok((url, form)));
         Ok((Some(status), format!("{} bytes of HTML", body.len())))
     }
 
     async fn terms_accept(&mut self) -> StepResult {
         let client = self.client(false)?;
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("state", &self.tou_state)
-            .append_pair("action", "accept")
-            .finish();
-        let (status, headers, _) = self
-            .send(
-                client
-                    .post(format!("{}/TermsOfUse", self.config.server))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form),
-            )
-            .await?;
-        let location = headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if status != 302 || !location.starts_with("ms-appx-web://") {
+        let (status, mut location) = match self.tou_next.clone() {
+            None => return Err(Failure::new("the Terms of Use page was not opened")),
+            Some(Err(location)) => (302, location),
+            Some(Ok((page, form))) => {
+                // Submit it as a browser does, then follow the redirects (a POST answered
+                // 302/303 continues with a GET) until one leads back to Windows.
+                let target = url::Url::parse(&page)
+                    .and_then(|p| p.join(&form.action))
+                    .map_err(|e| Failure::new(format!("form action: {e}")))?;
+                let encoded = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&form.fields)
+                    .finish();
+                let request = if form.method == "post" {
+                    client
+                        .post(target.as_str())
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(encoded)
+                } else {
+                    let mut t = target.clone();
+                    t.set_query(Some(&encoded));
+                    client.get(t.as_str())
+                };
+                let (mut status, mut headers, _) = self.send(request).await?;
+                let mut current = target;
+                let mut hops = 0;
+                loop {
+                    let next = headers
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    if !(300..400).contains(&status) || next.starts_with("ms-appx-web://") {
+                        break (status, next);
+                    }
+                    hops += 1;
+                    if hops > 5 {
+                        return Err(Failure::http(status, "too many redirects"));
+                    }
+                    current = current
+                        .join(&next)
+                        .map_err(|e| Failure::http(status, format!("redirect: {e}")))?;
+                    (status, headers, _) = self.send(client.get(current.as_str())).await?;
+                }
+            }
+        };
+        if location.is_empty() {
+            location = String::from("(none)");
+        }
+        if !(300..400).contains(&status) || !location.starts_with("ms-appx-web://") {
             return Err(Failure::http(
                 status,
                 format!("no redirect back to Windows ({location})"),
