@@ -428,6 +428,36 @@ fn provisioning_docs_validate_against_the_relax_ng_schema() {
         let (ok, _) = xmllint(name, &bad);
         assert!(!ok, "{name} validated");
     }
+    // What Windows also accepts (the w7 APPLICATION CSP reference): the server address
+    // as an APPADDR characteristic (ADDR, ADDRTYPE, PORT/PORTNBR) instead of the ADDR
+    // parameter, and the INIT parameter. (The schema refused both.)
+    let addr = good
+        .split("<parm name=\"ADDR\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let appaddr = format!(
+        "<characteristic type=\"APPADDR\"><parm name=\"ADDR\" value=\"{addr}\"/><parm name=\"ADDRTYPE\" value=\"URI\"/><characteristic type=\"PORT\"><parm name=\"PORTNBR\" value=\"443\"/></characteristic></characteristic>"
+    );
+    let accepted = [
+        (
+            "appaddr",
+            good.replace(&format!("<parm name=\"ADDR\" value=\"{addr}\"/>"), &appaddr),
+        ),
+        (
+            "init",
+            good.replace(
+                "<parm name=\"BACKCOMPATRETRYDISABLED\"/>",
+                "<parm name=\"BACKCOMPATRETRYDISABLED\"/><parm name=\"INIT\"/>",
+            ),
+        ),
+    ];
+    for (name, doc) in accepted {
+        assert_ne!(doc, good, "{name}: the variant was not made");
+        let (ok, err) = xmllint(name, &doc);
+        assert!(ok, "{name}: {err}\n{doc}");
+    }
     // The published device sample validates once its placeholders are real values.
     let sample = samples::get(14)
         .unwrap()
