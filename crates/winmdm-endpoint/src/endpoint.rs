@@ -996,7 +996,6 @@ impl Endpoint {
                 .map_err(|_| Refusal::Unavailable)?
                 .to_vec(),
         );
-        let binding = hex(&self.random::<16>().map_err(|_| Refusal::Unavailable)?);
         let mut commit = Commit::new(&device_id, &session_id, version);
         let reply = match session.receive(message, now) {
             Err(e) => {
@@ -1028,7 +1027,10 @@ impl Endpoint {
                 match step.decide(verdict, fresh_nonce) {
                     Authenticated::Yes(mut exchange) => {
                         if exchange.state().resp_uri().is_none() {
-                            exchange.bind(format!("{}?s={binding}", self.config.management_url()));
+                            // Bound once, when the session first authenticates.
+                            let token =
+                                hex(&self.random::<16>().map_err(|_| Refusal::Unavailable)?);
+                            exchange.bind(format!("{}?s={token}", self.config.management_url()));
                         }
                         if !restarted.is_empty() {
                             tracing::info!(device = %device_id, session = %session_id,

@@ -463,28 +463,7 @@ impl Simulator {
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    // The system RNG does not fail on supported platforms; zeros would still be usable.
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    b
-}
-
-/// A random (version 4) GUID.
-pub fn random_guid() -> String {
-    let mut b = random_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
+pub use crate::requests::random_guid;
 
 fn pem(label: &str, der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);
