@@ -54,6 +54,7 @@ pub mod soap;
 pub mod token;
 pub mod wstep;
 pub mod xcep;
+mod xmlwf;
 
 /// The HTTP response for a SOAP body: `application/soap+xml; charset=utf-8` and a
 /// `Content-Length` (never chunked, as Windows requires).
@@ -73,10 +74,12 @@ pub fn soap_response(status: http::StatusCode, xml: String) -> http::Response<Ve
 /// Entry points shared by the fuzz targets (`fuzz/`) and the corpus replay tests.
 #[doc(hidden)]
 pub mod fuzzing {
-    /// Discovery: parse, and answer when it parses. Must never panic.
+    /// Discovery: parse, and answer when it parses. Must never panic; what it accepts
+    /// passes [`assert_accepted`].
     pub fn discovery_one(data: &[u8]) {
         match crate::discovery::parse_discover(data) {
             Ok(req) => {
+                assert_accepted(data);
                 let config = crate::discovery::DiscoveryConfig::federated("https://mdm.example/e");
                 match crate::discovery::discover_response(&config, &req) {
                     Ok(xml) => assert!(
@@ -120,6 +123,7 @@ pub mod fuzzing {
             ),
         }
         if let Ok(r) = streamed {
+            assert_accepted(data);
             let c = &r.context;
             let _ = (
                 c.enrollment_type(),
@@ -133,6 +137,105 @@ pub mod fuzzing {
                 let _ = crate::csr::inspect(&der);
             }
             let _ = r.pkcs7_der();
+        }
+    }
+
+    /// What every accepted SOAP request satisfies, checked apart from the reader: UTF-8
+    /// of XML `Char`s only; nothing but white space, comments and processing
+    /// instructions around the one root; every prefix used declared; no element of
+    /// [`crate::soap::SINGLETONS`] twice where the table puts it.
+    ///
+    /// # Panics
+    /// When the document breaks one of these (the reader accepted what it must refuse).
+    #[allow(clippy::expect_used)] // An oracle: failing loudly is its job.
+    pub fn assert_accepted(data: &[u8]) {
+        use quick_xml::events::Event;
+
+        let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+        let text = std::str::from_utf8(data).expect("accepted: not UTF-8");
+        assert!(
+            !text.chars().any(|c| matches!(c,
+                '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')),
+            "accepted: a character outside Char"
+        );
+        let trimmed = text.trim_matches([' ', '\t', '\r', '\n']);
+        assert!(
+            trimmed.starts_with('<') && trimmed.ends_with('>'),
+            "accepted: text before or after the root"
+        );
+        // Names: one colon at most, a declared prefix.
+        let declared = |p: &str| p == "xml" || text.contains(&format!("xmlns:{p}"));
+        let mut reader = quick_xml::Reader::from_str(text);
+        let (mut roots, mut depth) = (0, 0usize);
+        loop {
+            let event = reader.read_event().expect("accepted: quick-xml refuses it");
+            let (e, opens) = match event {
+                Event::Start(e) => (e, true),
+                Event::Empty(e) => (e, false),
+                Event::End(_) => {
+                    depth -= 1;
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            if depth == 0 {
+                roots += 1;
+            }
+            if opens {
+                depth += 1;
+            }
+            let mut names = vec![e.name().as_ref().to_owned()];
+            for a in e.attributes().with_checks(false).flatten() {
+                names.push(a.key.as_ref().to_owned());
+            }
+            for n in names {
+                assert!(n.matches(':').count() <= 1, "accepted: the name {n}");
+                if let Some((p, _)) = n.split_once(':') {
+                    assert!(
+                        p == "xmlns" || declared(p),
+                        "accepted: undeclared prefix in {n}"
+                    );
+                }
+            }
+        }
+        assert_eq!(roots, 1, "accepted: {roots} root elements");
+        let root = crate::soap::parse(data, &crate::soap::Limits::default())
+            .expect("accepted, but the tree reader refuses it");
+        assert_singletons(&root);
+    }
+
+    /// No singleton twice, on the paths [`crate::soap::SINGLETONS`] names.
+    fn assert_singletons(root: &crate::soap::Element) {
+        fn once(parent: &crate::soap::Element, key: &str) {
+            let names = crate::soap::SINGLETONS
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(&[][..], |(_, names)| *names);
+            for name in names {
+                let n = parent
+                    .children
+                    .iter()
+                    .filter(|c| c.name.eq_ignore_ascii_case(name))
+                    .count();
+                assert!(n <= 1, "accepted: {n} {name} in {key}");
+            }
+        }
+        once(root, "Envelope");
+        if let Some(header) = root.child_named("Header") {
+            once(header, "Header");
+            if let Some(security) = header.child_named("Security") {
+                once(security, "Security");
+            }
+        }
+        if let Some(body) = root.child_named("Body") {
+            assert!(
+                body.children.len() <= 1,
+                "accepted: a Body with several elements"
+            );
+            if let Some(rst) = body.child_named("RequestSecurityToken") {
+                once(rst, "RequestSecurityToken");
+            }
         }
     }
 

@@ -17,6 +17,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::PrefixDeclaration;
 use quick_xml::reader::Reader;
 
+use crate::xmlwf;
+
 /// SOAP 1.2 envelope namespace.
 pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 /// SOAP 1.1 envelope namespace.
@@ -238,6 +240,8 @@ const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// Most `xmlns` declarations in scope at once.
 const MAX_BINDINGS: usize = 128;
+/// Most attributes on one element.
+const MAX_ATTRIBUTES: usize = 256;
 
 /// A start tag, borrowed from the document, with its name's namespace resolved.
 #[derive(Debug, Clone, Copy)]
@@ -304,7 +308,9 @@ pub(crate) enum Step<'a> {
 /// the [`Limits`], refusal of DTDs and unknown entities, and namespace resolution (a
 /// stack of the `xmlns` declarations in scope, kept as slices of the document).
 ///
-/// It stops when the root element closes: what follows is not read.
+/// Every token is checked for well-formedness ([`crate::xmlwf`]); after the root
+/// element closes, the rest of the document is read (only comments, processing
+/// instructions and white space may follow) before the scanner reports the end.
 pub(crate) struct Scanner<'a> {
     xml: &'a [u8],
     reader: Reader<&'a [u8]>,
@@ -317,6 +323,10 @@ pub(crate) struct Scanner<'a> {
     bindings: Vec<(&'a str, &'a str, usize)>,
     /// Bindings of an empty element, dropped at the next step.
     pop_after_empty: bool,
+    /// Tokens read (an XML declaration must be the first).
+    tokens: usize,
+    /// The document was read to its end.
+    finished: bool,
 }
 
 fn xml_error(position: u64, e: &dyn std::fmt::Display) -> SoapError {
@@ -348,6 +358,8 @@ impl<'a> Scanner<'a> {
             seen: 0,
             bindings: Vec::new(),
             pop_after_empty: false,
+            tokens: 0,
+            finished: false,
         })
     }
 
@@ -373,42 +385,100 @@ impl<'a> Scanner<'a> {
             .map_or("", |b| b.1)
     }
 
-    /// The next step; `Ok(None)` once the root element has closed.
+    fn malformed(&self, message: &'static str) -> SoapError {
+        SoapError::Xml {
+            position: self.reader.buffer_position(),
+            message: message.into(),
+        }
+    }
+
+    /// The next event, with the checks every token gets wherever it stands.
+    fn event(&mut self) -> Result<Event<'a>, SoapError> {
+        let start = self.reader.buffer_position();
+        let event = self.reader.read_event().map_err(|e| self.err(&e))?;
+        self.tokens += 1;
+        let checked = match &event {
+            Event::Text(t) => xmlwf::char_data(t),
+            Event::CData(t) => xmlwf::chars(t),
+            Event::Comment(t) => xmlwf::comment(t),
+            Event::PI(t) => xmlwf::processing_instruction(t),
+            Event::Decl(_) => {
+                // Only as the very first thing (after a byte order mark).
+                if start != 0 || self.tokens != 1 {
+                    Err("an XML declaration that is not at the start")
+                } else {
+                    let end = usize::try_from(self.reader.buffer_position()).unwrap_or(0);
+                    match self.xml.get(2..end.saturating_sub(2)) {
+                        Some(raw) => std::str::from_utf8(raw)
+                            .map_err(|_| "a malformed XML declaration")
+                            .and_then(xmlwf::declaration),
+                        None => Err("a malformed XML declaration"),
+                    }
+                }
+            }
+            Event::DocType(_) => return Err(SoapError::Dtd),
+            _ => Ok(()),
+        };
+        checked.map_err(|m| self.malformed(m))?;
+        Ok(event)
+    }
+
+    /// Reads what follows the root element: comments, processing instructions and white
+    /// space, then the end of the document.
+    pub(crate) fn finish(&mut self) -> Result<(), SoapError> {
+        while !self.finished {
+            match self.event()? {
+                Event::Eof => self.finished = true,
+                Event::Text(t) if xmlwf::all_space(&t) => {}
+                Event::Comment(_) | Event::PI(_) => {}
+                _ => return Err(self.malformed("content after the root element")),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next step; `Ok(None)` once the root element has closed and the rest of the
+    /// document has been read.
     pub(crate) fn next(&mut self) -> Result<Option<Step<'a>>, SoapError> {
         if self.pop_after_empty {
             self.pop_after_empty = false;
             self.drop_bindings_above(self.open);
         }
         if self.seen > 0 && self.open == 0 {
+            self.finish()?;
             return Ok(None);
         }
         loop {
-            let event = self.reader.read_event().map_err(|e| self.err(&e))?;
-            match event {
+            let prolog = self.seen == 0;
+            match self.event()? {
                 Event::Start(e) => return self.open_tag(e, false).map(Some),
                 Event::Empty(e) => return self.open_tag(e, true).map(Some),
                 Event::End(_) => {
                     if self.open == 0 {
-                        return Err(SoapError::Xml {
-                            position: self.reader.buffer_position(),
-                            message: "unbalanced end tag".into(),
-                        });
+                        return Err(self.malformed("unbalanced end tag"));
                     }
                     self.open -= 1;
                     self.drop_bindings_above(self.open);
                     return Ok(Some(Step::Close));
                 }
                 Event::Text(t) => {
-                    if self.open > 0 && !t.bytes().all(|b| b.is_ascii_whitespace()) {
+                    if !xmlwf::all_space(&t) {
+                        if prolog {
+                            return Err(self.malformed("text before the root element"));
+                        }
                         return Ok(Some(Step::Text(t.into_inner())));
                     }
                 }
                 Event::CData(t) => {
-                    if self.open > 0 {
-                        return Ok(Some(Step::Text(t.into_inner())));
+                    if prolog {
+                        return Err(self.malformed("CDATA before the root element"));
                     }
+                    return Ok(Some(Step::Text(t.into_inner())));
                 }
                 Event::GeneralRef(r) => {
+                    if prolog {
+                        return Err(self.malformed("a reference before the root element"));
+                    }
                     let ch = if r.is_char_ref() {
                         r.resolve_char_ref().map_err(|e| self.err(&e))?
                     } else {
@@ -417,17 +487,14 @@ impl<'a> Scanner<'a> {
                     let Some(ch) = ch else {
                         return Err(SoapError::UnknownEntity(r.chars().take(32).collect()));
                     };
-                    if self.open > 0 {
-                        return Ok(Some(Step::Char(ch)));
+                    if !xmlwf::is_char(ch) {
+                        return Err(self.malformed("a reference to a character XML does not allow"));
                     }
+                    return Ok(Some(Step::Char(ch)));
                 }
+                Event::Eof => return Err(self.malformed("unexpected end of document")),
+                // Checked in `event`; a declaration only first.
                 Event::DocType(_) => return Err(SoapError::Dtd),
-                Event::Eof => {
-                    return Err(SoapError::Xml {
-                        position: self.reader.buffer_position(),
-                        message: "unexpected end of document".into(),
-                    });
-                }
                 Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
             }
         }
@@ -457,23 +524,41 @@ impl<'a> Scanner<'a> {
         let Some(raw) = self.borrowed(&e, empty) else {
             return Err(self.err(&"tag not found where the reader read it"));
         };
+        xmlwf::start_tag(raw).map_err(|m| self.malformed(m))?;
         let level = self.open + 1;
         // Every attribute is read once here: syntax and duplicates checked, references
         // in values resolvable, namespace declarations taken.
+        let mut attributes = 0;
+        let mut prefixed = false;
         for a in Attributes::new(raw, name_len) {
             let a = a.map_err(|err| self.err(&err))?;
+            attributes += 1;
+            if attributes > MAX_ATTRIBUTES {
+                return Err(SoapError::TooLarge("attributes"));
+            }
             if a.value.contains('&') {
                 a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
                     .map_err(|err| self.err(&err))?;
             }
             let Some(decl) = a.key.as_namespace_binding() else {
+                prefixed |= a.key.prefix().is_some();
                 continue;
             };
             let Cow::Borrowed(value) = a.value else {
                 return Err(self.err(&"attribute not borrowed from the tag"));
             };
+            if value.contains('&') {
+                // Namespace names are compared as written; one spelled with references
+                // would name another namespace than it reads as.
+                return Err(self.malformed("a reference in a namespace name"));
+            }
             let prefix = match decl {
-                PrefixDeclaration::Default => "",
+                PrefixDeclaration::Default => {
+                    if value == XML_NS || value == XMLNS_NS {
+                        return Err(self.err(&"the default namespace bound to a reserved one"));
+                    }
+                    ""
+                }
                 PrefixDeclaration::Named("xml") if value == XML_NS => continue,
                 PrefixDeclaration::Named(p @ ("xml" | "xmlns")) => {
                     return Err(self.err(&format_args!("the {p} prefix cannot be bound here")));
@@ -481,6 +566,10 @@ impl<'a> Scanner<'a> {
                 PrefixDeclaration::Named(p) => {
                     if value == XML_NS || value == XMLNS_NS {
                         return Err(self.err(&format_args!("{p} bound to a reserved namespace")));
+                    }
+                    if value.is_empty() {
+                        // Namespaces in XML 1.0 cannot undeclare a prefix.
+                        return Err(self.err(&format_args!("{p} bound to no namespace")));
                     }
                     p
                 }
@@ -490,11 +579,22 @@ impl<'a> Scanner<'a> {
             }
             self.bindings.push((prefix, value.trim(), level));
         }
+        if prefixed {
+            self.check_prefixed_attributes(raw, name_len)?;
+        }
         self.open = level;
         let qname = &raw[..name_len];
         let ns = match qname.find(':') {
-            Some(i) if &qname[..i] == "xmlns" => XMLNS_NS,
-            Some(i) => self.lookup(&qname[..i]),
+            Some(i) if &qname[..i] == "xmlns" => {
+                return Err(self.malformed("an element named with the xmlns prefix"));
+            }
+            Some(i) => {
+                let ns = self.lookup(&qname[..i]);
+                if ns.is_empty() {
+                    return Err(self.malformed("an element named with an undeclared prefix"));
+                }
+                ns
+            }
             None => self.lookup(""),
         };
         if empty {
@@ -507,6 +607,30 @@ impl<'a> Scanner<'a> {
             ns,
             empty,
         }))
+    }
+
+    /// Prefixed attributes: each prefix declared, and no two attributes with the same
+    /// namespace and local name (Namespaces in XML 1.0, "Attributes Unique").
+    fn check_prefixed_attributes(&self, raw: &'a str, name_len: usize) -> Result<(), SoapError> {
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for a in Attributes::new(raw, name_len).with_checks(false) {
+            let a = a.map_err(|err| self.err(&err))?;
+            if a.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let (local, prefix) = a.key.decompose();
+            let Some(prefix) = prefix else { continue };
+            let ns = self.lookup(prefix.into_inner());
+            if ns.is_empty() {
+                return Err(self.malformed("an attribute named with an undeclared prefix"));
+            }
+            let local = local.into_inner();
+            if seen.iter().any(|(n, l)| *n == ns && *l == local) {
+                return Err(self.malformed("two attributes with the same namespace and name"));
+            }
+            seen.push((ns, local));
+        }
+        Ok(())
     }
 
     /// The attributes of `tag` (the element just opened), namespace declarations
@@ -562,7 +686,10 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                 if tag.empty {
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(el),
-                        None => return Ok(el),
+                        None => {
+                            scanner.finish()?;
+                            return Ok(el);
+                        }
                     }
                 } else {
                     stack.push(el);
@@ -577,7 +704,10 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
                 };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
-                    None => return Ok(el),
+                    None => {
+                        scanner.finish()?;
+                        return Ok(el);
+                    }
                 }
             }
             Step::Text(t) => {

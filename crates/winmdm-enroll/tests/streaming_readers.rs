@@ -17,7 +17,8 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 use winmdm_enroll::soap::{self, Attr, Element, Limits, SoapError};
 
-/// The tree builder as it was on quick-xml's `NsReader`.
+/// The tree builder as it was on quick-xml's `NsReader` (which does not check names,
+/// prefixes or what surrounds the root: those refusals are ours alone).
 fn reference_tree(xml: &[u8], limits: &Limits) -> Result<Element, SoapError> {
     if xml.iter().all(u8::is_ascii_whitespace) {
         return Err(SoapError::Empty);
@@ -157,12 +158,20 @@ const URIS: &[&str] = &[
     " http://docs.oasis-open.org/ws-sx/ws-trust/200512 ",
     "http://schemas.xmlsoap.org/ws/2006/12/authorization",
     soap::WSSE,
-    "",
     "urn:other",
+    // Undeclaring is for the default namespace only (Namespaces in XML 1.0).
+    "",
     "http://www.w3.org/XML/1998/namespace",
     "http://www.w3.org/2000/xmlns/",
 ];
-const CLEAN_URIS: usize = 8;
+const CLEAN_URIS: usize = 7;
+/// Declarations of every clean prefix, made on the root (an undeclared prefix is not
+/// namespace-well-formed); the generated nodes rebind them below.
+const ROOT_DECLS: &str = " xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" \
+     xmlns:a=\"http://www.w3.org/2005/08/addressing\" \
+     xmlns:wst=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512\" \
+     xmlns:wsse=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\" \
+     xmlns:ac=\"http://schemas.xmlsoap.org/ws/2006/12/authorization\" xmlns:x=\"urn:x\"";
 const TEXTS: &[&str] = &[
     "",
     "  \n  ",
@@ -284,7 +293,8 @@ fn rst_shaped(header: &[Node], request: &[Node], context: &[Node]) -> String {
         "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" \
          xmlns:wsse=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\" \
          xmlns:wst=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512\" \
-         xmlns:ac=\"http://schemas.xmlsoap.org/ws/2006/12/authorization\"><s:Header>",
+         xmlns:ac=\"http://schemas.xmlsoap.org/ws/2006/12/authorization\" \
+         xmlns:a=\"http://www.w3.org/2005/08/addressing\" xmlns:x=\"urn:x\"><s:Header>",
     );
     for n in header {
         render(n, &mut out);
@@ -320,6 +330,15 @@ fn same_tree(xml: &[u8]) -> bool {
             true
         }
         (Err(_), Err(_)) => false,
+        // Well-formedness quick-xml's reader does not check (names, bound prefixes,
+        // content around the root, `Char`): `tests/wellformed.rs` holds these refusals
+        // to a conforming parser's.
+        (Err(e @ SoapError::Xml { .. }), Ok(_)) => {
+            if std::env::var_os("WF_REASONS").is_some() {
+                eprintln!("WF {e}");
+            }
+            false
+        }
         (a, b) => panic!(
             "the readers disagree on {}: {a:?} / {b:?}",
             String::from_utf8_lossy(xml)
@@ -350,13 +369,17 @@ fn any_document_reads_as_the_namespace_reader_reads_it() {
     let (trees, _) = run(
         2000,
         node(false).prop_map(|root| {
-            let mut xml = String::new();
+            // A root declaring the clean prefixes, around the generated tree.
+            let mut xml = format!("<Doc{ROOT_DECLS}>");
             render(&root, &mut xml);
+            xml.push_str("</Doc>");
             xml
         }),
     );
     eprintln!("{trees} of 2000 documents read");
-    assert!(trees >= 300, "only {trees} of 2000 documents read");
+    // About one in eight reads: the whole lists bind reserved names, undeclare prefixes
+    // and break entities on purpose.
+    assert!(trees >= 200, "only {trees} of 2000 documents read");
 }
 
 #[test]

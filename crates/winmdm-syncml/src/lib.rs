@@ -78,11 +78,86 @@ pub const CONTENT_TYPE_WBXML: &str = "application/vnd.syncml.dm+wbxml";
 pub mod fuzzing {
     use crate::{Limits, decode_fragment, encode_fragment};
 
-    /// Decode, check and (if it decodes) encode any bytes. Must never panic.
+    /// Decode, check and (if it decodes) encode any bytes. Must never panic; a message
+    /// it accepts passes [`assert_accepted`].
     pub fn decode_one(data: &[u8]) {
         if let Ok(d) = crate::check::check_document(data, &Limits::default()) {
             let _ = encode_fragment(&d.value);
         }
+        if crate::decode(data).is_ok() {
+            assert_accepted(data);
+        }
+    }
+
+    /// What every message the decoder accepts satisfies, checked apart from the
+    /// decoder: UTF-8 of XML `Char`s only; nothing but white space, comments and
+    /// processing instructions around the one root; no element of [`crate::SINGLETONS`]
+    /// twice in the header, its target and source, its credentials, or a `Status`.
+    ///
+    /// # Panics
+    /// When the message breaks one of these (the decoder accepted what it must refuse).
+    #[allow(clippy::expect_used)] // An oracle: failing loudly is its job.
+    pub fn assert_accepted(data: &[u8]) {
+        use quick_xml::events::Event;
+
+        let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+        let text = std::str::from_utf8(data).expect("accepted: not UTF-8");
+        assert!(
+            !text.chars().any(|c| matches!(c,
+                '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')),
+            "accepted: a character outside Char"
+        );
+        let trimmed = text.trim_matches([' ', '\t', '\r', '\n']);
+        assert!(
+            trimmed.starts_with('<') && trimmed.ends_with('>'),
+            "accepted: text before or after the root"
+        );
+        let table = |key: &str| {
+            crate::SINGLETONS
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(&[][..], |(_, names)| *names)
+        };
+        // The open elements' local names, and the children each has had.
+        let mut path: Vec<(String, Vec<String>)> = Vec::new();
+        let mut roots = 0;
+        let mut reader = quick_xml::Reader::from_str(text);
+        loop {
+            let event = reader.read_event().expect("accepted: quick-xml refuses it");
+            let (e, opens) = match event {
+                Event::Start(e) => (e, true),
+                Event::Empty(e) => (e, false),
+                Event::End(_) => {
+                    path.pop();
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            let name = e.local_name().as_ref().to_owned();
+            if path.is_empty() {
+                roots += 1;
+            }
+            let names: Vec<&str> = path.iter().map(|(n, _)| n.as_str()).collect();
+            let key = match names.as_slice() {
+                ["SyncML"] => "SyncML",
+                ["SyncML", "SyncHdr"] => "SyncHdr",
+                ["SyncML", "SyncHdr", "Target" | "Source"] => "Target/Source",
+                ["SyncML", "SyncHdr", "Cred"] => "Cred",
+                ["SyncML", "SyncBody", "Status"] => "Status",
+                _ => "",
+            };
+            if let Some((_, seen)) = path.last_mut() {
+                if table(key).contains(&name.as_str()) {
+                    assert!(!seen.contains(&name), "accepted: two {name} in {key}");
+                }
+                seen.push(name.clone());
+            }
+            if opens {
+                path.push((name, Vec::new()));
+            }
+        }
+        assert_eq!(roots, 1, "accepted: {roots} root elements");
     }
 
     /// Separates the client messages in a `session` fuzz input.

@@ -632,6 +632,14 @@ fn repeated_singletons_are_refused() {
             "Target/Source",
         ),
     ];
+    // The fuzz oracle passes the well-formed message and catches every duplicate.
+    winmdm_syncml::fuzzing::assert_accepted(doc(hdr(cred), body).as_bytes());
+    for (xml, name, parent) in &cases {
+        let caught = std::panic::catch_unwind(|| {
+            winmdm_syncml::fuzzing::assert_accepted(xml.as_bytes());
+        });
+        assert!(caught.is_err(), "the oracle passed two {name} in {parent}");
+    }
     for (xml, name, parent) in cases {
         match winmdm_syncml::decode(xml.as_bytes()) {
             Err(winmdm_syncml::DecodeError::Duplicate { name: n, parent: p }) => {
