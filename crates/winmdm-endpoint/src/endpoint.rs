@@ -663,13 +663,14 @@ impl Endpoint {
         } else {
             Replace::SameOwner
         };
-        // 32 hex digits without a claim have a second reading (Windows' byte order): a
-        // record under that one belongs to its owner too.
+        // 32 hex digits without a claim have a second reading (text order; the record is
+        // under Windows' byte order): a record under that one belongs to its owner too.
         if replace == Replace::SameOwner
             && let Some(alias) = req
                 .context
                 .device_id()
-                .and_then(|raw| DeviceId::from_windows_hex(raw).ok())
+                .filter(|raw| DeviceId::from_windows_hex(raw).is_ok())
+                .and_then(|raw| DeviceId::parse(raw).ok())
                 .map(|id| id.to_string())
                 .filter(|alias| *alias != device_id)
         {

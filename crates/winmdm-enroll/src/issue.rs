@@ -197,10 +197,19 @@ fn agreed_device_id(
             "device IDs disagree: {reference:?} and {other:?}"
         )));
     }
-    // One spelling per device: a GUID is kept in the claim's form (dashed, lower case; a
-    // lone string read in text order), so that spellings of one ID cannot make several
-    // records; anything else as written.
-    Ok(reference.map(|r| DeviceId::parse(r).map_or_else(|_| r.to_owned(), |id| id.to_string())))
+    // One spelling per device: a GUID is kept in the claim's form (dashed, lower case), so
+    // that spellings of one ID cannot make several records; anything else as written.
+    // Without a claim, 32 hex digits are read as Windows writes them, its in-memory bytes:
+    // both published captures of real devices (testdata/real-windows in winmdm-testkit)
+    // are random GUIDs (version 4, RFC 4122 variant) in that reading only.
+    Ok(reference.map(|r| {
+        let id = if claim.is_none() {
+            DeviceId::from_windows_hex(r).or_else(|_| DeviceId::parse(r))
+        } else {
+            DeviceId::parse(r)
+        };
+        id.map_or_else(|_| r.to_owned(), |id| id.to_string())
+    }))
 }
 
 /// Whether two device-ID spellings name one device: equal but for ASCII case, or one GUID

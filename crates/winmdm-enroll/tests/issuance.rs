@@ -534,3 +534,20 @@ fn an_undashed_windows_device_id_matches_the_dashed_claim() {
         Some(win11.device_id.to_ascii_lowercase().as_str())
     );
 }
+
+/// Provisioning documents a real Windows 10 device accepted (the testkit's real-traffic
+/// corpus) validate against our schema: among them the w7 `ServerList` parameter, mixed
+/// case, which other servers send and Windows accepts (the schema refused it).
+#[test]
+fn provisioning_docs_real_windows_accepted_validate() {
+    if !tools::require_xmllint() {
+        return;
+    }
+    let docs = winmdm_testkit::real_windows::load("provisioning").unwrap();
+    assert!(docs.len() >= 2);
+    for c in docs {
+        assert!(c.text().contains("name=\"ServerList\""), "{}", c.name);
+        let (ok, err) = xmllint(&c.name, c.text());
+        assert!(ok, "{}: {err}", c.name);
+    }
+}

@@ -315,6 +315,13 @@ pub struct Device {
     refused: Option<StatusCode>,
     /// Answer a `Get` of several nodes with one status per node, as Windows 11 does.
     per_target: bool,
+    /// Write the SessionID in hexadecimal (`1A`), as Windows does.
+    hex_session_ids: bool,
+    /// Abort the session (alert 1223) when a result does not fit the server's
+    /// `MaxMsgSize`, instead of sending it in chunks, as Windows 11 does.
+    abort_on_oversize: bool,
+    /// The server's `MaxMsgSize` from its last message.
+    server_max_msg_size: Option<u64>,
 }
 
 impl Device {
@@ -351,6 +358,9 @@ impl Device {
             over: true,
             refused: None,
             per_target: false,
+            hex_session_ids: false,
+            abort_on_oversize: false,
+            server_max_msg_size: None,
         }
     }
 
@@ -369,6 +379,34 @@ impl Device {
     pub fn with_per_target_statuses(mut self) -> Self {
         self.per_target = true;
         self
+    }
+
+    /// Behaves as published Windows 11 captures show: one status per target, SessionIDs
+    /// in hexadecimal, and alert 1223 (abort) instead of a result in chunks when a result
+    /// does not fit the server's `MaxMsgSize`.
+    #[must_use]
+    pub fn like_windows_11(mut self) -> Self {
+        self.per_target = true;
+        self.hex_session_ids = true;
+        self.abort_on_oversize = true;
+        self
+    }
+
+    /// Starts counting SessionIDs after `last` (modulo 256, as Windows' 8-bit counter
+    /// wraps), as a device that has run sessions before.
+    #[must_use]
+    pub fn with_last_session_id(mut self, last: u32) -> Self {
+        self.session = last % 256;
+        self
+    }
+
+    /// The SessionID of the current (or last) session, as written in its messages.
+    pub fn session_id(&self) -> String {
+        if self.hex_session_ids {
+            format!("{:X}", self.session)
+        } else {
+            self.session.to_string()
+        }
     }
 
     /// Advertises `MaxMsgSize`/`MaxObjSize` in its first message.
@@ -440,12 +478,7 @@ impl Device {
     fn header(&mut self) -> MessageBuilder {
         self.msg_id += 1;
         let target = self.url().to_owned();
-        let mut b = MessageBuilder::new(
-            &self.session.to_string(),
-            self.msg_id,
-            &self.device_id,
-            &target,
-        );
+        let mut b = MessageBuilder::new(&self.session_id(), self.msg_id, &self.device_id, &target);
         if let Some((u, p, n)) = &self.digest
             && !self.authenticated
         {
@@ -689,6 +722,15 @@ impl Device {
             self.resp_uri = Some(uri.to_owned());
         }
         let msg_id = server.header.msg_id.trim().to_owned();
+        if let Some(m) = server
+            .header
+            .meta
+            .as_ref()
+            .and_then(|m| m.max_msg_size.as_deref())
+            .and_then(|m| m.trim().parse().ok())
+        {
+            self.server_max_msg_size = Some(m);
+        }
         // The server's answer to our header: authentication.
         for c in &server.body.commands {
             if let Command::Status(s) = c
@@ -746,6 +788,9 @@ impl Device {
                     for i in &ic.items {
                         let uri = i.target.as_ref().map_or("", |l| l.loc_uri.trim());
                         let code = match self.tree.get(uri) {
+                            Some(v) if self.too_large(v) => {
+                                return Some(self.abort(server_msg));
+                            }
                             Some(v) => {
                                 found.push(chunk_item(uri, v, None, false));
                                 StatusCode::OK
@@ -771,6 +816,9 @@ impl Device {
                         // one message goes in chunks after the others.
                         let mut items = Vec::new();
                         for (uri, value) in values {
+                            if self.too_large(&value) {
+                                return Some(self.abort(server_msg));
+                            }
                             if value.len() > self.upload_chunk && self.upload.is_none() {
                                 self.upload = Some(Upload {
                                     msg_ref: server_msg,
@@ -819,6 +867,30 @@ impl Device {
         }
         self.last_package = Some(m.clone());
         Some(m)
+    }
+}
+
+impl Device {
+    /// Whether Windows 11 would give up on sending `value` (see
+    /// [`Device::like_windows_11`]).
+    fn too_large(&self, value: &str) -> bool {
+        self.abort_on_oversize
+            && self
+                .server_max_msg_size
+                .is_some_and(|m| value.len() as u64 > m)
+    }
+
+    /// Ends the session with alert 1223, as Windows 11 does for a result that does not
+    /// fit the server's `MaxMsgSize`.
+    fn abort(&mut self, server_msg: u32) -> SyncMl {
+        self.over = true;
+        let m = self
+            .header()
+            .header_status(server_msg, StatusCode::OK)
+            .alert(AlertCode::SESSION_ABORT)
+            .build();
+        self.last_package = Some(m.clone());
+        m
     }
 }
 

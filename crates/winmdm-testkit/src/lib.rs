@@ -43,6 +43,7 @@ pub mod form;
 pub mod graph;
 pub mod loopback;
 pub mod pki;
+pub mod real_windows;
 pub mod requests;
 pub mod samples;
 #[cfg(feature = "emulator")]
