@@ -164,6 +164,11 @@ fn a_real_enrollment_request_and_first_session_enroll_and_manage_the_device() {
     let reply = replay_with(&ep, &first, "POST", &message, Some(&certificate));
     assert_eq!(reply.status, 200, "{}", reply.body);
     let reply = decode(reply.body.as_bytes()).unwrap();
+    // The server says how much it reads (this device sent no MaxMsgSize of its own).
+    assert_eq!(
+        reply.header.meta.as_ref().and_then(|m| m.max_msg_size()),
+        Some(524_288)
+    );
     // Statuses for the header, both alerts and the DevInfo Replace, in order, then the
     // initial command.
     let statuses: Vec<(String, String)> = reply

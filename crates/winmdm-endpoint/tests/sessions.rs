@@ -502,3 +502,57 @@ fn a_device_that_used_its_certificate_cannot_be_locked_out_or_impersonated_by_di
     let a = post(&ep, MGMT, &c.start_session(), T0 + 5, Some(CERT));
     assert_eq!(header_code(&a.message.unwrap()), Some(StatusCode::OK));
 }
+
+/// A Windows 11 device answers a result larger than the server's `MaxMsgSize` with alert
+/// 1223 (abort) instead of sending it in chunks, as published captures show. The session
+/// ends cleanly, no command of the aborted message is marked answered, and the device's
+/// later sessions are served (the commands stay open, for the vendor to see, not lost).
+#[test]
+fn a_windows_11_abort_on_an_oversized_result_leaves_the_command_open() {
+    let (ep, store) = endpoint(|_| {});
+    let mut d = Device::new(ID, MGMT)
+        .with_digest(USER, PASS, nonce(1))
+        .like_windows_11()
+        .with_last_session_id(0xFE);
+    d.set_node("./DevDetail/SwV", "10.0.26100.2605");
+    d.set_node("./Vendor/MSFT/Big", &"x".repeat(600_000));
+    let big = winmdm_endpoint::CommandSpec::Get {
+        targets: vec!["./Vendor/MSFT/Big".into()],
+    };
+    let id = store.queue(ID, &big, None, T0).unwrap();
+    let mut aborted = false;
+    for session in 0..3 {
+        let mut next = Some(d.start_session());
+        // Hexadecimal SessionIDs that wrap: FF, then 0, then 1.
+        assert_eq!(d.session_id(), ["FF", "0", "1"][session]);
+        let mut n = 0;
+        while let Some(m) = next {
+            n += 1;
+            assert!(n < 10, "the session does not end");
+            aborted |= m.body.commands.iter().any(|c| {
+                matches!(c, Command::Alert(a) if a.code() == Some(winmdm_syncml::AlertCode::SESSION_ABORT))
+            });
+            let a = post(&ep, d.url(), &m, T0 + 20 + session as u64, None);
+            assert_eq!(a.status, 200);
+            next = d.respond(&a.message.unwrap());
+        }
+        assert_eq!(d.refused(), None);
+    }
+    assert!(aborted, "the device never aborted");
+    let record = store
+        .commands(ID)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap();
+    assert_ne!(record.state, "done", "{record:?}");
+    // The device dropped the whole message's answers with it (Windows does not send the
+    // statuses of a message it aborts): no command of it is taken as answered.
+    assert!(
+        store
+            .commands(ID)
+            .unwrap()
+            .iter()
+            .all(|c| c.state != "done")
+    );
+}

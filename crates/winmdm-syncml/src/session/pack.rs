@@ -4,7 +4,7 @@
 use super::objects::{self, Outgoing};
 use super::{DropReason, Dropped, QueuedCommand, Sent, SessionState};
 use crate::codes::AlertCode;
-use crate::model::{Command, Location, MSFT_NS, Status, SyncBody, SyncHdr, SyncMl};
+use crate::model::{Command, Location, MSFT_NS, Meta, Status, SyncBody, SyncHdr, SyncMl};
 use crate::scope::{self, Decision};
 use crate::text::Text;
 
@@ -50,6 +50,13 @@ pub(super) fn reply_header(st: &mut SessionState, message: &SyncMl) -> SyncHdr {
             .as_ref()
             .map(|s| Location::new(s.loc_uri.trim())),
         source: Some(Location::new(server)),
+        // The largest message the server reads (OMA DM RepPro §6.1.6): the device must
+        // not send more, and Windows 11 ends the session (alert 1223) rather than send a
+        // result that does not fit.
+        meta: Some(Box::new(Meta {
+            max_msg_size: Some(Text::from(st.config.max_msg_size.to_string().as_str())),
+            ..Meta::default()
+        })),
         // No RespURI here: only the reply to an authenticated message carries the
         // session's binding (`Exchange::reply`); a challenge or refusal must not hand it
         // to whoever sent the message.
@@ -155,7 +162,20 @@ pub(super) fn pack(
         header_status.source_ref.clear();
     }
     b.force_push(Command::Status(header_status));
-    let fresh_room = max.saturating_sub(b.used);
+    // The room a later message of this session has for commands: after its header
+    // status and the status for the client's alert 1222 asking for it (with the widest
+    // numbers), which every such message carries.
+    let next_request_status = Status {
+        cmd_id: Some(u32::MAX.into()),
+        msg_ref: Some(Text::from("4294967295")),
+        cmd_ref: Some(Text::from("4294967295")),
+        cmd: Some(Text::from("Alert")),
+        data: Text::from("200"),
+        ..Status::default()
+    };
+    let fresh_room = max
+        .saturating_sub(b.used)
+        .saturating_sub(crate::encode_command(&Command::Status(next_request_status)).len());
 
     let mut more_follows = false;
     let mut owed = std::mem::take(&mut st.pending_statuses);
@@ -307,9 +327,11 @@ fn pack_queue(
             }
             Err(back) if back.1 <= fresh_room => {
                 let (command, _) = *back;
-                // It fits in the next message: keep the order and stop here.
+                // It fits in the next message: keep the order and stop here, and leave
+                // Final out so that the client asks for that message (a Final message of
+                // statuses alone would end the session with the command unsent).
                 st.queue.insert(i, QueuedCommand { command, ..q });
-                return false;
+                return true;
             }
             Err(back) => {
                 let (command, len) = *back;
