@@ -71,6 +71,11 @@ enum Command {
         /// Do not unenroll at the end.
         #[arg(long)]
         no_unenroll: bool,
+        /// Behave as published Windows 11 captures show (32-hex DeviceID, one status per
+        /// target, hexadecimal SessionIDs, Windows' query and headers, alert 1223 for a
+        /// result over the server's MaxMsgSize).
+        #[arg(long)]
+        windows_11: bool,
     },
 }
 
@@ -407,6 +412,7 @@ fn main() -> ExitCode {
             device_id,
             no_renew,
             no_unenroll,
+            windows_11,
         } => {
             let token = match (token_from, token_env) {
                 (Some(url), _) => winmdm_cli::simulate::TokenChoice::Emulator { url, tenant, user },
@@ -423,6 +429,7 @@ fn main() -> ExitCode {
                 device_id,
                 renew: !no_renew,
                 unenroll: !no_unenroll,
+                windows11: windows_11,
             };
             match winmdm_cli::simulate::simulate(&opts, &mut std::io::stdout()) {
                 Ok(true) => ExitCode::SUCCESS,

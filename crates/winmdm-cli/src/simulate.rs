@@ -39,6 +39,8 @@ pub struct SimulateOptions {
     pub renew: bool,
     /// Send the 1226 unenroll alert at the end.
     pub unenroll: bool,
+    /// The Windows 11 profile ([`SimulatorConfig::windows11`]).
+    pub windows11: bool,
 }
 
 /// Runs the simulation, writing one line per step to `out`; `Ok(true)` when every step
@@ -59,7 +61,11 @@ pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> Result<bool, Str
             std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?,
         ),
     };
-    let mut config = SimulatorConfig::new(&opts.server, token);
+    let mut config = if opts.windows11 {
+        SimulatorConfig::windows11(&opts.server, token)
+    } else {
+        SimulatorConfig::new(&opts.server, token)
+    };
     if let Some(path) = &opts.ca {
         config.ca_pem = Some(crate::input::read_text(&path.to_string_lossy())?);
     }

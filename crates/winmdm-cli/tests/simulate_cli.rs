@@ -65,6 +65,26 @@ fn simulate_against_the_reference_server() {
     let record = running.app.store.device(device).unwrap().unwrap();
     assert!(record.unenrolled_at.is_some());
 
+    // The Windows 11 profile: the same life, with the device ID spelled as Windows spells
+    // it on the wire (the record stays under the GUID).
+    let device = "0c0ffee0-0000-4000-8000-00000000d0e2";
+    let (code, out, err) = run(&[
+        "simulate",
+        "--server",
+        &running.public_url,
+        "--ca",
+        ca.to_str().unwrap(),
+        "--token-from",
+        &emulator,
+        "--device-id",
+        device,
+        "--windows-11",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.lines().all(|l| !l.starts_with("FAIL")), "{out}");
+    let record = running.app.store.device(device).unwrap().unwrap();
+    assert!(record.unenrolled_at.is_some());
+
     // Without the server's CA the TLS handshake fails: exit 1 at the first step that
     // reaches the server.
     let (code, out, _) = run(&[

@@ -154,6 +154,9 @@ pub struct SimulatorConfig {
     /// Windows 11 does (published captures show five statuses for one `CmdRef`, the last a
     /// 404); off by default (one status per command).
     pub per_target_statuses: bool,
+    /// Behave as published Windows traffic shows rather than as the specs read (see
+    /// [`SimulatorConfig::windows11`]); off by default.
+    pub windows11: bool,
     /// A ready device key (PKCS#8 DER: RSA or ECDSA P-256) for the enrollment request
     /// instead of a fresh RSA-2048 key (load tests pre-generate them). Renewal always
     /// generates an RSA key.
@@ -179,7 +182,30 @@ impl SimulatorConfig {
             management_source: None,
             windows_device_id: false,
             per_target_statuses: false,
+            windows11: false,
             key_pkcs8: None,
+        }
+    }
+
+    /// The "Windows 11" profile: a device that behaves as published captures of real
+    /// Windows do, where they differ from the specs' reading.
+    ///
+    /// - `DeviceID` as 32 hex digits of the GUID's bytes in Windows' order, in the context
+    ///   item, the CSR and the OMA-DM `Source` ([`windows_device_id`](Self::windows_device_id));
+    /// - one `Status` per target, with `TargetRef` ([`per_target_statuses`](Self::per_target_statuses));
+    /// - SessionIDs in hexadecimal, counting from where an earlier boot left them (an
+    ///   8-bit counter that wraps);
+    /// - alert 1223 (abort) instead of a result in chunks when the result exceeds the
+    ///   server's `MaxMsgSize`;
+    /// - management requests to `ADDR?mode=Maintenance&Platform=WoA` with Windows'
+    ///   headers: `Accept`, `Accept-Charset`, `Client-Request-Id`, and `Ms-Cv` (a
+    ///   correlation vector whose last number counts the sessions).
+    pub fn windows11(server: &str, token: TokenSource) -> Self {
+        Self {
+            windows_device_id: true,
+            per_target_statuses: true,
+            windows11: true,
+            ..Self::new(server, token)
         }
     }
 }
@@ -302,6 +328,8 @@ pub struct Simulator {
     identity: Option<Identity>,
     device: Option<Device>,
     applied: Vec<String>,
+    /// The Windows 11 profile's correlation vector: its base, and the sessions so far.
+    ms_cv: (String, u32),
 }
 
 /// Runs the device through its life against `config.server`, calling `on_step` after
@@ -338,6 +366,7 @@ impl Simulator {
             identity: None,
             device: None,
             applied: Vec::new(),
+            ms_cv: (correlation_base(), 0),
         }
     }
 
@@ -1190,6 +1219,11 @@ impl Simulator {
             if self.config.per_target_statuses {
                 d = d.with_per_target_statuses();
             }
+            if self.config.windows11 {
+                // A counter an earlier boot left anywhere, so that runs cross the wrap.
+                let last = u32::from(random_guid().as_bytes()[0]) * 7 % 256;
+                d = d.like_windows_11().with_last_session_id(last);
+            }
             d.set_login_status(Some(LoginStatus::User));
             for (node, value) in [
                 ("./DevDetail/SwV", self.config.os_version.as_str()),
@@ -1216,6 +1250,8 @@ impl Simulator {
         let already = device.applied().len();
         let mut message = device.start_session();
         let client = self.client(true)?;
+        let cv = format!("{}.0.0.{}", self.ms_cv.0, self.ms_cv.1);
+        self.ms_cv.1 += 1;
         let mut status = 0;
         let mut round_trips = 0;
         loop {
@@ -1229,19 +1265,35 @@ impl Simulator {
             let xml = winmdm_syncml::encode(&message);
             // Where the device sends: the session's RespURI once the server set one (as
             // Windows does), the provisioned server URL before.
-            let url = self
+            let mut url = self
                 .device
                 .as_ref()
                 .map_or_else(String::new, |d| d.url().to_owned());
-            let (s, headers, body) = self
-                .send(
-                    client
-                        .post(&url)
-                        .header("content-type", winmdm_syncml::CONTENT_TYPE)
-                        .header("user-agent", DM_USER_AGENT)
-                        .body(xml),
-                )
-                .await?;
+            let mut request = client
+                .post(&url)
+                .header("content-type", winmdm_syncml::CONTENT_TYPE)
+                .header("user-agent", DM_USER_AGENT);
+            if self.config.windows11 {
+                // Windows adds its query to the provisioned address (not to a RespURI).
+                if self.identity.as_ref().is_some_and(|i| i.dm_url == url) {
+                    url.push_str(if url.contains('?') { "&" } else { "?" });
+                    url.push_str("mode=Maintenance&Platform=WoA");
+                }
+                request = client
+                    .post(&url)
+                    .header("content-type", winmdm_syncml::CONTENT_TYPE)
+                    .header("user-agent", DM_USER_AGENT)
+                    .header(
+                        "accept",
+                        "application/vnd.syncml.dm+xml, application/vnd.syncml.dm+wbxml, application/octet-stream",
+                    )
+                    .header("accept-charset", "UTF-8")
+                    .header("ms-cv", &cv);
+                if round_trips == 1 {
+                    request = request.header("client-request-id", "0");
+                }
+            }
+            let (s, headers, body) = self.send(request.body(xml)).await?;
             status = s;
             if status != 200 {
                 return Err(Failure::http(
@@ -1300,6 +1352,16 @@ impl Simulator {
             format!("{what}{round_trips} messages; {summary}"),
         ))
     }
+}
+
+/// A correlation vector's base as Windows writes it: 16 base64 characters (12 random
+/// bytes).
+fn correlation_base() -> String {
+    let hex = random_guid().replace('-', "");
+    let bytes: Vec<u8> = (0..12)
+        .filter_map(|i| u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok())
+        .collect();
+    STANDARD.encode(bytes)
 }
 
 fn renewal_pkcs7(csr: &[u8], cert: &[u8], key: &[u8]) -> Result<Vec<u8>, Failure> {

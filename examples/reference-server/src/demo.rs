@@ -145,7 +145,9 @@ pub async fn run(out: &mut dyn Write) -> bool {
                 running.admin_url,
                 data_dir.display()
             );
-            flow(&running, out).await
+            // The same flow for a device as the specs read, then for one that behaves as
+            // published Windows 11 captures show.
+            flow(&running, out, false).await && flow(&running, out, true).await
         }
         Err(e) => {
             let _ = writeln!(out, "FAIL server start: {e}");
@@ -162,14 +164,25 @@ pub async fn run(out: &mut dyn Write) -> bool {
     ok
 }
 
-async fn flow(running: &Running, out: &mut dyn Write) -> bool {
+async fn flow(running: &Running, out: &mut dyn Write, windows11: bool) -> bool {
     let (Some(entra_emulator), Some(graph)) = (&running.entra, &running.graph) else {
         let _ = writeln!(out, "FAIL the demo needs the embedded emulators");
         return false;
     };
-    let mut config = SimulatorConfig::new(
-        &running.public_url,
-        TokenSource::emulator(entra_emulator.base_url()),
+    let token = TokenSource::emulator(entra_emulator.base_url());
+    let mut config = if windows11 {
+        SimulatorConfig::windows11(&running.public_url, token)
+    } else {
+        SimulatorConfig::new(&running.public_url, token)
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        if windows11 {
+            "\ndevice 2: the Windows 11 profile (32-hex DeviceID, one status per target, hexadecimal SessionIDs, Ms-Cv)\n"
+        } else {
+            "device 1: as the specs read\n"
+        }
     );
     config.ca_pem = Some(running.ca_pem.clone());
     config.device_name = "DEMO-LAPTOP".into();

@@ -132,6 +132,7 @@ fn demo_passes_and_prints_every_step() {
         "admin: report compliance",
         "renewal: RST Renew",
         "management: unenroll 1226",
+        "device 2: the Windows 11 profile",
         "demo passed",
     ] {
         assert!(text.contains(step), "{step} missing from\n{text}");
@@ -1276,5 +1277,34 @@ fn discovery_without_a_policy_service_and_with_an_authentication_service() {
             "{text}"
         );
         assert!(!text.contains("EnrollmentPolicyServiceUrl"), "{text}");
+    });
+}
+
+/// The Windows 11 profile through the whole life (32-hex DeviceID, one status per
+/// target, hexadecimal SessionIDs counting from where a boot left them, Windows' query
+/// and headers on management requests), then 300 more sessions across the wrap: every
+/// step served, every command answered.
+#[test]
+fn a_windows_11_device_runs_its_whole_life_and_wraps() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    rt.block_on(async {
+        let running = start(config(&dir)).await.unwrap();
+        let authority = running.entra.as_ref().unwrap().base_url().to_owned();
+        let store = running.app.store.clone();
+        let mut config =
+            SimulatorConfig::windows11(&running.public_url, TokenSource::emulator(&authority));
+        config.ca_pem = Some(running.ca_pem.clone());
+        config.unenroll = false;
+        let mut sim = Simulator::new(config);
+        for name in sim.plan() {
+            steps(&mut sim, &[name]).await;
+        }
+        let id = sim.device_id().to_owned();
+        sim.soak(300).await.unwrap_or_else(|step| panic!("{step}"));
+        let commands = store.commands(&id).unwrap();
+        assert!(!commands.is_empty());
+        assert!(commands.iter().all(|c| c.state == "done"), "{commands:#?}");
+        assert!(store.device(&id).unwrap().unwrap().last_checkin.is_some());
     });
 }
