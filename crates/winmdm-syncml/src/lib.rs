@@ -49,6 +49,7 @@ pub mod check;
 pub mod client;
 mod codes;
 mod decode;
+pub mod dmclient;
 mod encode;
 mod model;
 pub mod scope;

@@ -397,7 +397,7 @@ impl ItemCommand {
         }
     }
 
-    fn one(cmd_id: impl Into<CmdId>, item: Item) -> Self {
+    pub(crate) fn one(cmd_id: impl Into<CmdId>, item: Item) -> Self {
         Self {
             cmd_id: Some(cmd_id.into()),
             items: vec![item],

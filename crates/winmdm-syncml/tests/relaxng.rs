@@ -295,3 +295,121 @@ fn session_messages_validate() {
         assert!(ok, "message {i} does not validate: {err}\n{xml}");
     }
 }
+
+/// The DMClient first-sync nodes as the CSP's DDF defines them: name, format, and the
+/// scopes it exists in (`TimeOutUntilSyncFailure`, `BlockInStatusPage` and the two skip
+/// nodes are device only).
+const DMCLIENT_FIRST_SYNC: &[(&str, &str, bool)] = &[
+    ("ExpectedPolicies", "chr", true),
+    ("ExpectedNetworkProfiles", "chr", true),
+    ("ExpectedMSIAppPackages", "chr", true),
+    ("ExpectedModernAppPackages", "chr", true),
+    ("ExpectedPFXCerts", "chr", true),
+    ("ExpectedSCEPCerts", "chr", true),
+    ("TimeOutUntilSyncFailure", "int", false),
+    ("BlockInStatusPage", "int", false),
+    ("AllowCollectLogsButton", "bool", true),
+    ("CustomErrorText", "chr", true),
+    ("SkipDeviceStatusPage", "bool", false),
+    ("SkipUserStatusPage", "bool", false),
+    ("ServerHasFinishedProvisioning", "bool", true),
+    ("IsSyncDone", "bool", true),
+    ("WasDeviceSuccessfullyProvisioned", "int", true),
+];
+
+/// Every first-sync command the `dmclient` builders make, in a server message: valid
+/// SyncML (RELAX NG), each with the node's DDF format, in a scope the node exists in,
+/// with a value of that format.
+#[test]
+fn first_sync_commands_validate_and_match_the_dmclient_formats() {
+    use winmdm_syncml::dmclient::{BlockFlags, ExpectedKind, FirstSync, Scope, Timeout};
+    let esp = FirstSync::new("Contoso MDM").unwrap();
+    let mut commands = Vec::new();
+    for scope in [Scope::Device, Scope::User] {
+        commands.push(esp.add_provider(scope));
+        commands.push(esp.add_first_sync_status(scope));
+        for kind in [
+            ExpectedKind::Policies,
+            ExpectedKind::NetworkProfiles,
+            ExpectedKind::MsiAppPackages,
+            ExpectedKind::ModernAppPackages,
+            ExpectedKind::PfxCerts,
+            ExpectedKind::ScepCerts,
+        ] {
+            commands.push(
+                esp.expected(scope, kind, &["./Vendor/MSFT/A;1", "./Vendor/MSFT/B;2"])
+                    .unwrap(),
+            );
+        }
+        commands.push(esp.allow_collect_logs_button(scope, true));
+        commands.push(esp.custom_error_text(scope, "Call the help desk <x1234> & say \"ESP\"."));
+        commands.push(esp.server_has_finished_provisioning(scope));
+        commands.push(esp.get_progress(scope));
+    }
+    commands.push(esp.time_out_until_sync_failure(Timeout::minutes(1440).unwrap()));
+    commands.push(esp.block_in_status_page(
+        BlockFlags::RESET_PC | BlockFlags::TRY_AGAIN | BlockFlags::CONTINUE_ANYWAY,
+    ));
+    commands.push(esp.skip_device_status_page(false));
+    commands.push(esp.skip_user_status_page(false));
+    for c in &commands {
+        let (Command::Replace(ic) | Command::Add(ic) | Command::Get(ic)) = c else {
+            panic!("{c:?}")
+        };
+        for item in &ic.items {
+            let uri = item.target.as_ref().unwrap().loc_uri.to_string();
+            let scope_ok = uri.starts_with("./Device/") || uri.starts_with("./User/");
+            assert!(scope_ok, "{uri}");
+            let Some((_, node)) = uri.split_once("/FirstSyncStatus/") else {
+                // The interior nodes: Add with Format node, no data.
+                assert!(matches!(c, Command::Add(_)), "{uri}");
+                assert_eq!(item.meta.as_ref().unwrap().format.as_deref(), Some("node"));
+                assert!(item.data.is_none());
+                continue;
+            };
+            let (_, format, user_too) = DMCLIENT_FIRST_SYNC
+                .iter()
+                .find(|(n, _, _)| *n == node)
+                .unwrap_or_else(|| panic!("{node} is not a FirstSyncStatus node"));
+            assert!(
+                *user_too || uri.starts_with("./Device/"),
+                "{uri} is device only"
+            );
+            if let Command::Replace(_) = c {
+                assert_eq!(
+                    item.meta.as_ref().unwrap().format.as_deref(),
+                    Some(*format),
+                    "{uri}"
+                );
+                let value = item.data.as_ref().unwrap().value.to_string();
+                match *format {
+                    "bool" => assert!(value == "true" || value == "false", "{uri}: {value}"),
+                    "int" => assert!(value.parse::<u32>().is_ok(), "{uri}: {value}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if !tools::require_xmllint() {
+        return;
+    }
+    let message = SyncMl {
+        header: header(2),
+        body: SyncBody {
+            commands: assign_cmd_ids_owned(commands),
+            is_final: true,
+        },
+    };
+    let xml = encode(&message);
+    assert!(
+        xml.contains("./Vendor/MSFT/A;1\u{F000}./Vendor/MSFT/B;2"),
+        "the list delimiter"
+    );
+    let (ok, err) = validate("first-sync", &xml);
+    assert!(ok, "{err}\n{xml}");
+}
+
+fn assign_cmd_ids_owned(mut commands: Vec<Command>) -> Vec<Command> {
+    assign_cmd_ids(&mut commands, 1);
+    commands
+}
