@@ -118,11 +118,105 @@ impl CommandSpec {
         }
     }
 
+    /// The spec of a command built elsewhere (the `dmclient` builders): `Get` and
+    /// `Delete` of their targets, one-item `Add`/`Replace`/`Exec`, and containers of those.
+    /// Anything else is `None`.
+    pub fn from_command(command: &Command) -> Option<Self> {
+        let uri = |i: &winmdm_syncml::Item| {
+            i.target
+                .as_ref()
+                .map(|t| t.loc_uri.to_string())
+                .unwrap_or_default()
+        };
+        let format = |i: &winmdm_syncml::Item| {
+            i.meta
+                .as_ref()
+                .and_then(|m| m.format.as_ref())
+                .map_or_else(|| "chr".to_owned(), ToString::to_string)
+        };
+        let data = |i: &winmdm_syncml::Item| {
+            i.data
+                .as_ref()
+                .map(|d| d.value.to_string())
+                .unwrap_or_default()
+        };
+        Some(match command {
+            Command::Get(ic) => Self::Get {
+                targets: ic.items.iter().map(uri).collect(),
+            },
+            Command::Delete(ic) => Self::Delete {
+                targets: ic.items.iter().map(uri).collect(),
+            },
+            Command::Add(ic) | Command::Replace(ic) => {
+                let [item] = ic.items.as_slice() else {
+                    return None;
+                };
+                let (target, format, data) = (uri(item), format(item), data(item));
+                if matches!(command, Command::Add(_)) {
+                    Self::Add {
+                        target,
+                        format,
+                        data,
+                    }
+                } else {
+                    Self::Replace {
+                        target,
+                        format,
+                        data,
+                    }
+                }
+            }
+            Command::Exec(ic) => {
+                let [item] = ic.items.as_slice() else {
+                    return None;
+                };
+                Self::Exec {
+                    target: uri(item),
+                    format: item
+                        .meta
+                        .as_ref()
+                        .and_then(|m| m.format.as_ref())
+                        .map(ToString::to_string),
+                    data: item.data.as_ref().map(|d| d.value.to_string()),
+                }
+            }
+            Command::Atomic(c) => Self::Atomic {
+                commands: c
+                    .commands
+                    .iter()
+                    .map(Self::from_command)
+                    .collect::<Option<_>>()?,
+            },
+            Command::Sequence(c) => Self::Sequence {
+                commands: c
+                    .commands
+                    .iter()
+                    .map(Self::from_command)
+                    .collect::<Option<_>>()?,
+            },
+            _ => return None,
+        })
+    }
+
     /// The SyncML command (the session assigns `CmdID`s when it sends it).
     pub fn to_command(&self) -> Command {
         match self {
             Self::Get { targets } => Command::get(1u32, targets.iter().map(String::as_str)),
             Self::Delete { targets } => Command::delete(1u32, targets.iter().map(String::as_str)),
+            Self::Add {
+                target,
+                format,
+                data,
+            } if format == "node" && data.is_empty() => {
+                // An interior node: no Data.
+                let mut c = Command::add(1u32, target.as_str(), format, "");
+                if let Command::Add(ic) = &mut c {
+                    for item in &mut ic.items {
+                        item.data = None;
+                    }
+                }
+                c
+            }
             Self::Add {
                 target,
                 format,

@@ -103,6 +103,11 @@ pub struct EndpointConfig {
     /// (nobody can lock it out). Turn it on if your TLS layer may stop passing client
     /// certificates (a load balancer that terminates TLS).
     pub allow_digest_after_certificate: bool,
+    /// The Enrollment Status Page for devices that join Entra in OOBE (`Device`
+    /// enrollments whose request does not say `NotInOobe` true): what must be delivered
+    /// before the page releases the user, its time-out and failure text (see
+    /// [`crate::esp`]). `None` (the default): no page (Windows skips it by default).
+    pub esp: Option<crate::esp::EspConfig>,
 }
 
 impl EndpointConfig {
@@ -131,6 +136,7 @@ impl EndpointConfig {
             max_auth_failures: 10,
             auth_failure_window: Duration::from_secs(15 * 60),
             allow_digest_after_certificate: false,
+            esp: None,
         }
     }
 

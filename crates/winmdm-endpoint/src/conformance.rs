@@ -501,8 +501,49 @@ pub fn per_target_statuses(store: &dyn Store) {
     assert_eq!(cmds[1].status, Some(404));
 }
 
+/// The Enrollment Status Page tracker state: written only for a known device, only over
+/// the version read (a racing writer loses and changes nothing), dropped when the device
+/// re-enrolls, counted as a trace. `store` must not know devices `d8`, `d8-unknown`.
+pub fn esp_state(store: &dyn Store) {
+    let s = store;
+    assert!(
+        !s.put_esp("d8-unknown", "{}", None).unwrap(),
+        "unknown device"
+    );
+    assert_eq!(s.esp("d8-unknown").unwrap(), None);
+    assert_eq!(
+        s.enroll(&device("d8"), &[], 10, Replace::SameOwner.into())
+            .unwrap(),
+        Enrolled::Stored
+    );
+    assert_eq!(s.esp("d8").unwrap(), None);
+    let traces = s.traces_of("d8").unwrap();
+    assert!(s.put_esp("d8", "{\"a\":1}", None).unwrap());
+    assert_eq!(s.traces_of("d8").unwrap(), traces + 1);
+    assert!(
+        !s.put_esp("d8", "{\"a\":9}", None).unwrap(),
+        "already there"
+    );
+    let first = s.esp("d8").unwrap().unwrap();
+    assert_eq!(first.state, "{\"a\":1}");
+    assert!(s.put_esp("d8", "{\"a\":2}", Some(first.version)).unwrap());
+    // A writer that read the first version loses.
+    assert!(!s.put_esp("d8", "{\"a\":3}", Some(first.version)).unwrap());
+    let second = s.esp("d8").unwrap().unwrap();
+    assert_eq!(second.state, "{\"a\":2}");
+    assert!(second.version > first.version);
+    // Re-enrolling drops it.
+    assert_eq!(
+        s.enroll(&device("d8"), &[], 20, Replace::SameOwner.into())
+            .unwrap(),
+        Enrolled::Stored
+    );
+    assert_eq!(s.esp("d8").unwrap(), None);
+}
+
 /// Every check above, in turn, on one store that knows none of their devices.
 pub fn all(store: &dyn Store) {
+    esp_state(store);
     queue_lifecycle(store);
     commits(store);
     replacement_needs_the_owner(store);

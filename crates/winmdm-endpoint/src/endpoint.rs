@@ -18,6 +18,7 @@ use winmdm_enroll::wstep::{self, EnrollmentKind, RequestType, RstRequest};
 use winmdm_enroll::{soap_response, xcep};
 use winmdm_entra::{DeviceId, EntraClaims, Principals, Validator, Verified};
 use winmdm_syncml::auth::Nonce;
+use winmdm_syncml::dmclient::FirstSync;
 use winmdm_syncml::scope::{EnrollmentType, SessionUser};
 use winmdm_syncml::session::{
     AuthMethod, Authenticated, Event, Inbound, QueuedCommand, Reply, Session, SessionConfig,
@@ -29,6 +30,7 @@ use winmdm_tou::{
 };
 
 use crate::config::{EndpointConfig, TermsOfUseBlob};
+use crate::esp::EspState;
 use crate::store::{
     Admission, CheckIn, Commit, CommitError, DeviceRecord, Enrolled, Replace, SessionWrite,
     StatusRecord, Store, StoreError,
@@ -136,6 +138,10 @@ pub enum ConfigError {
     /// A route path does not start with `/`, or two routes share a path.
     #[error("route paths must start with / and differ: {0:?}")]
     Paths(String),
+    /// The Enrollment Status Page is configured but cannot be: the provider ID needs URI
+    /// escaping, or a tracked command does not pass [`CommandSpec::check`].
+    #[error("Enrollment Status Page: {0}")]
+    Esp(String),
 }
 
 /// Named points in request handling, for tests that crash or pause a server there (see
@@ -219,6 +225,14 @@ impl Endpoint {
         for (i, path) in paths.iter().enumerate() {
             if !path.starts_with('/') || paths[..i].contains(path) {
                 return Err(ConfigError::Paths((*path).clone()));
+            }
+        }
+        if let Some(esp) = &config.esp {
+            FirstSync::new(&config.provider_id).map_err(|e| ConfigError::Esp(e.to_string()))?;
+            for item in &esp.items {
+                item.command
+                    .check()
+                    .map_err(|e| ConfigError::Esp(format!("{}: {e}", item.label)))?;
             }
         }
         let tou = TermsOfUse::new(
@@ -698,6 +712,12 @@ impl Endpoint {
             }
         }
         self.checkpoint("enroll:after-store");
+        // The Enrollment Status Page, for a device joining Entra in OOBE.
+        if record.enrollment_type == "Device"
+            && req.context.get("NotInOobe").map(str::trim) != Some("true")
+        {
+            self.esp_start(&device_id, now);
+        }
         tracing::info!(device = %device_id, tenant = %claims.tenant_id, kind = %record.enrollment_type, "enrolled");
         Ok(xml)
     }
@@ -1109,6 +1129,22 @@ impl Endpoint {
                                 }
                             }
                         }
+                        // The Enrollment Status Page moves on with what this message
+                        // answered, and what it queues goes out in this reply.
+                        if commit.unenrolled_at.is_none() {
+                            let signed_in = check_in
+                                .login_status
+                                .as_deref()
+                                .or(device.login_status.as_deref())
+                                == Some("User");
+                            self.esp_step(
+                                &device_id,
+                                &session_id,
+                                now,
+                                signed_in,
+                                &commit.statuses,
+                            );
+                        }
                         commit.check_in = Some(check_in);
                         // Hand the device what is queued for it (not while it unenrolls);
                         // the commit marks them sent, or fails if another session took them.
@@ -1201,6 +1237,103 @@ impl Endpoint {
             Some(CONTENT_TYPE),
             reply.to_xml().into_bytes(),
         ))
+    }
+}
+
+impl Endpoint {
+    /// Starts the Enrollment Status Page of a device just enrolled (a re-enrollment
+    /// starts a new one): queues its commands and stores the tracker. A failure is
+    /// logged: the device then goes without a page (Windows skips it by default).
+    fn esp_start(&self, device_id: &str, now: u64) {
+        let (Some(config), Ok(dmclient)) =
+            (&self.config.esp, FirstSync::new(&self.config.provider_id))
+        else {
+            return;
+        };
+        let (mut state, queue) = EspState::start(config, &dmclient, now);
+        let result = (|| -> Result<(), StoreError> {
+            for q in queue {
+                let id = self.store.queue(device_id, &q.command, None, now)?;
+                state.queued(q.index, id);
+            }
+            let json = serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?;
+            let expected = self.store.esp(device_id)?.map(|e| e.version);
+            if !self.store.put_esp(device_id, &json, expected)? {
+                return Err(StoreError("the page changed meanwhile".into()));
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => tracing::info!(device = %device_id, "Enrollment Status Page started"),
+            Err(e) => {
+                tracing::error!(device = %device_id, error = %e, "Enrollment Status Page not started")
+            }
+        }
+    }
+
+    /// Moves the device's Enrollment Status Page on with the commands as they stand
+    /// plus the statuses this message brought; queues what it asks for. A lost race
+    /// (another request moved the page on) leaves it to the next message.
+    fn esp_step(
+        &self,
+        device_id: &str,
+        session: &str,
+        now: u64,
+        signed_in: bool,
+        statuses: &[(i64, StatusRecord)],
+    ) {
+        let (Some(config), Ok(dmclient)) =
+            (&self.config.esp, FirstSync::new(&self.config.provider_id))
+        else {
+            return;
+        };
+        let result = (|| -> Result<(), StoreError> {
+            let Some(stored) = self.store.esp(device_id)? else {
+                return Ok(());
+            };
+            let Ok(mut state) = serde_json::from_str::<EspState>(&stored.state) else {
+                tracing::warn!(device = %device_id, "an Enrollment Status Page state that no longer reads");
+                return Ok(());
+            };
+            if state.finished() {
+                return Ok(());
+            }
+            let before = state.clone();
+            let mut commands = self.store.commands(device_id)?;
+            // What this message answered is not committed yet: count it.
+            for c in &mut commands {
+                let mine: Vec<StatusRecord> = statuses
+                    .iter()
+                    .filter(|(id, _)| *id == c.id)
+                    .map(|(_, s)| s.clone())
+                    .collect();
+                if !mine.is_empty() {
+                    c.statuses = mine;
+                    c.status = crate::store::aggregate(&c.statuses);
+                    c.state = "done".to_owned();
+                }
+            }
+            let queue = state.step(config, &dmclient, now, session, signed_in, &commands);
+            for q in queue {
+                let id = self.store.queue(device_id, &q.command, None, now)?;
+                state.queued(q.index, id);
+            }
+            if state != before {
+                let json = serde_json::to_string(&state).map_err(|e| StoreError(e.to_string()))?;
+                if self.store.put_esp(device_id, &json, Some(stored.version))? {
+                    if state.phase != before.phase {
+                        tracing::info!(device = %device_id, phase = ?state.phase,
+                            failure = state.failure.as_deref().unwrap_or(""), "Enrollment Status Page");
+                    }
+                } else {
+                    tracing::info!(device = %device_id, "Enrollment Status Page moved on elsewhere");
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(device = %device_id, error = %e, "Enrollment Status Page not moved on");
+        }
     }
 }
 

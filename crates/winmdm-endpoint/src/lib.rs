@@ -138,6 +138,7 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod endpoint;
+pub mod esp;
 pub mod keys;
 mod memory;
 pub mod store;
@@ -146,8 +147,9 @@ pub mod wire;
 pub use commands::CommandSpec;
 pub use config::{EndpointConfig, Paths, TermsOfUseBlob};
 pub use endpoint::{Checkpoints, Components, ConfigError, Endpoint, Handled, Input, Route};
+pub use esp::{EspConfig, EspItem, EspPhase, EspState};
 pub use memory::MemoryStore;
 pub use store::{
     Admission, CheckIn, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Queued,
-    Replace, SessionWrite, StatusRecord, Store, StoreError, StoredSession,
+    Replace, SessionWrite, StatusRecord, Store, StoreError, StoredEsp, StoredSession,
 };

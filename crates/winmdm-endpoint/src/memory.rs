@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::commands::CommandSpec;
 use crate::store::{
     Admission, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Queued, SessionWrite,
-    Store, StoreError, StoredSession,
+    Store, StoreError, StoredEsp, StoredSession,
 };
 
 #[derive(Debug, Default)]
@@ -18,6 +18,8 @@ struct Tables {
     sessions: HashMap<(String, String), StoredSession>,
     /// Failed authentications: (count, window start).
     failures: HashMap<String, (u32, u64)>,
+    /// Enrollment Status Page trackers.
+    esp: HashMap<String, StoredEsp>,
     next_id: i64,
 }
 
@@ -27,6 +29,7 @@ impl Tables {
         self.commands.retain(|_, (d, _)| d != device_id);
         self.sessions.retain(|(d, _), _| d != device_id);
         self.failures.remove(device_id);
+        self.esp.remove(device_id);
     }
 
     fn add_command(
@@ -367,11 +370,40 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn esp(&self, device_id: &str) -> Result<Option<StoredEsp>, StoreError> {
+        Ok(self.lock().esp.get(device_id).cloned())
+    }
+
+    fn put_esp(
+        &self,
+        device_id: &str,
+        state: &str,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        if !t.devices.contains_key(device_id) {
+            return Ok(false);
+        }
+        let current = t.esp.get(device_id).map(|e| e.version);
+        if current != expected {
+            return Ok(false);
+        }
+        t.esp.insert(
+            device_id.to_owned(),
+            StoredEsp {
+                state: state.to_owned(),
+                version: current.unwrap_or(0) + 1,
+            },
+        );
+        Ok(true)
+    }
+
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
         let t = self.lock();
         let n = usize::from(t.devices.contains_key(device_id))
             + t.commands.values().filter(|(d, _)| d == device_id).count()
-            + t.sessions.keys().filter(|(d, _)| d == device_id).count();
+            + t.sessions.keys().filter(|(d, _)| d == device_id).count()
+            + usize::from(t.esp.contains_key(device_id));
         Ok(n as u64)
     }
 }

@@ -353,6 +353,15 @@ pub enum Enrolled {
     CapReached,
 }
 
+/// A stored Enrollment Status Page tracker state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEsp {
+    /// [`crate::esp::EspState`] as JSON.
+    pub state: String,
+    /// Its version (optimistic concurrency).
+    pub version: i64,
+}
+
 /// What the server keeps.
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new device, or replaces a re-enrolling one (its old queue and sessions
@@ -477,6 +486,25 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`].
     fn auth_succeeded(&self, device_id: &str) -> Result<(), StoreError>;
+    /// The device's Enrollment Status Page tracker state ([`crate::esp::EspState`] as
+    /// JSON) and its version, if it has one.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn esp(&self, device_id: &str) -> Result<Option<StoredEsp>, StoreError>;
+    /// Writes the device's tracker state if the stored version is still `expected`
+    /// (`None`: none stored); returns whether it did (`false`: another request moved it
+    /// on, nothing written). The version grows by one with each write; re-enrolling the
+    /// device (a new [`Store::enroll`]) drops the old state.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn put_esp(
+        &self,
+        device_id: &str,
+        state: &str,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError>;
     /// Checks that storage answers, cheaply (constant time: health checks call it). The
     /// default reads one device by key; a database does `SELECT 1`.
     ///

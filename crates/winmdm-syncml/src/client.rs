@@ -257,6 +257,45 @@ pub fn chunk_item(uri: &str, piece: &str, total: Option<u64>, more: bool) -> Ite
     }
 }
 
+/// One page of the Enrollment Status Page (device setup, or account setup for the user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EspPage {
+    /// Not shown (the skip node is true, its default, or the server never set one).
+    Skipped,
+    /// Shown, waiting for its turn (the account page until the user signs in and the
+    /// device page is done).
+    Waiting,
+    /// Shown, provisioning.
+    InProgress,
+    /// The server released it (`ServerHasFinishedProvisioning` true).
+    Released,
+    /// `TimeOutUntilSyncFailure` passed first: the failure screen.
+    Failed,
+}
+
+/// The Enrollment Status Page as the simulated device shows it ([`Device::esp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspView {
+    /// Device setup.
+    pub device: EspPage,
+    /// Account setup.
+    pub user: EspPage,
+    /// Whether the page keeps the user in (`BlockInStatusPage` not 0).
+    pub blocking: bool,
+    /// `CustomErrorText`, shown on failure.
+    pub error_text: Option<String>,
+}
+
+impl EspView {
+    /// Whether the page still holds the user: a blocking page in progress or waiting.
+    pub fn holds(&self) -> bool {
+        self.blocking
+            && [self.device, self.user]
+                .iter()
+                .any(|p| matches!(p, EspPage::InProgress | EspPage::Waiting))
+    }
+}
+
 /// A mutation the simulated device applied (for "applied exactly once" assertions).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -322,6 +361,14 @@ pub struct Device {
     abort_on_oversize: bool,
     /// The server's `MaxMsgSize` from its last message.
     server_max_msg_size: Option<u64>,
+    /// The device's clock (seconds), as the driver sets it ([`Device::set_time`]).
+    now: u64,
+    /// When the server turned the Enrollment Status Page on (`SkipDeviceStatusPage`
+    /// false), by the device's clock.
+    esp_started: Option<u64>,
+    /// Sessions the signed-in user's MDM context takes to come up
+    /// ([`Device::with_user_context_delay`]), and sessions started signed in so far.
+    user_context: (u32, u32),
 }
 
 impl Device {
@@ -361,6 +408,9 @@ impl Device {
             hex_session_ids: false,
             abort_on_oversize: false,
             server_max_msg_size: None,
+            now: 0,
+            esp_started: None,
+            user_context: (0, 0),
         }
     }
 
@@ -493,6 +543,9 @@ impl Device {
     /// Starts a new session: the first package.
     pub fn start_session(&mut self) -> SyncMl {
         self.session = (self.session + 1) % 256;
+        if self.login_status == Some(LoginStatus::User) {
+            self.user_context.1 = self.user_context.1.saturating_add(1);
+        }
         self.msg_id = 0;
         self.resp_uri = None;
         self.refused = None;
@@ -522,9 +575,89 @@ impl Device {
         m
     }
 
-    fn user_write_blocked(&self, uri: &str) -> bool {
-        crate::scope::scope_of_uri(uri) == crate::scope::Scope::User
-            && self.login_status != Some(LoginStatus::User)
+    /// What a write to `uri` gets before the user's MDM context exists (during OOBE,
+    /// LoginStatus not `user`): 405 for the DMClient's user nodes (the Enrollment Status
+    /// Page's, as Windows answers them), 500 for other user nodes; `None` when allowed.
+    fn user_write_blocked(&self, uri: &str) -> Option<StatusCode> {
+        if crate::scope::scope_of_uri(uri) != crate::scope::Scope::User {
+            return None;
+        }
+        let dmclient = uri.starts_with("./User/Vendor/MSFT/DMClient/");
+        if self.login_status != Some(LoginStatus::User) {
+            return Some(if dmclient {
+                StatusCode::COMMAND_NOT_ALLOWED
+            } else {
+                StatusCode::COMMAND_FAILED
+            });
+        }
+        // Signed in, the user's MDM context still coming up.
+        (dmclient && self.user_context.1 <= self.user_context.0)
+            .then_some(StatusCode::COMMAND_NOT_ALLOWED)
+    }
+
+    /// The user's MDM context comes up `sessions` sessions after the user signs in: until
+    /// then the user's DMClient nodes answer 405 although LoginStatus says `user`, as a
+    /// widely used MDM saw Windows 11 do at the Enrollment Status Page's release (0, the
+    /// default: ready at sign-in).
+    #[must_use]
+    pub fn with_user_context_delay(mut self, sessions: u32) -> Self {
+        self.user_context.0 = sessions;
+        self
+    }
+
+    /// Sets the device's clock (seconds): the Enrollment Status Page times out by it.
+    pub fn set_time(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    /// The Enrollment Status Page as the device shows it now (see [`EspView`]).
+    pub fn esp(&self) -> EspView {
+        let node = |scope: &str, name: &str| {
+            let suffix = format!("/FirstSyncStatus/{name}");
+            self.tree
+                .iter()
+                .find(|(k, _)| {
+                    k.starts_with(&format!("./{scope}/Vendor/MSFT/DMClient/Provider/"))
+                        && k.ends_with(&suffix)
+                })
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let timeout = node("Device", "TimeOutUntilSyncFailure")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(60)
+            * 60;
+        let timed_out = self
+            .esp_started
+            .is_some_and(|t| self.now >= t.saturating_add(timeout));
+        let page = |scope: &str, skip: &str, waiting: bool| {
+            // Both skip nodes default to true: no page unless the server says false.
+            if node("Device", skip).as_deref() != Some("false") || self.esp_started.is_none() {
+                EspPage::Skipped
+            } else if node(scope, "ServerHasFinishedProvisioning").as_deref() == Some("true") {
+                EspPage::Released
+            } else if timed_out {
+                EspPage::Failed
+            } else if waiting {
+                EspPage::Waiting
+            } else {
+                EspPage::InProgress
+            }
+        };
+        let device = page("Device", "SkipDeviceStatusPage", false);
+        let signed_in = self.login_status == Some(LoginStatus::User);
+        let user = page(
+            "User",
+            "SkipUserStatusPage",
+            !signed_in || device == EspPage::InProgress,
+        );
+        EspView {
+            device,
+            user,
+            blocking: node("Device", "BlockInStatusPage")
+                .and_then(|v| v.parse::<u8>().ok())
+                .is_some_and(|b| b & 7 != 0),
+            error_text: node("Device", "CustomErrorText"),
+        }
     }
 
     /// Applies one command; returns its status code and, for `Get`, the values read.
@@ -583,8 +716,16 @@ impl Device {
                         .as_ref()
                         .map_or("", |l| l.loc_uri.trim())
                         .to_owned();
-                    if self.user_write_blocked(&uri) {
-                        return StatusCode::COMMAND_FAILED;
+                    if let Some(code) = self.user_write_blocked(&uri) {
+                        return code;
+                    }
+                    // A user-scope first-sync node exists once its FirstSyncStatus was
+                    // added (Windows has none for the user until then).
+                    if let Some((parent, _)) = uri.split_once("/FirstSyncStatus/")
+                        && uri.starts_with("./User/")
+                        && !self.tree.contains_key(&format!("{parent}/FirstSyncStatus"))
+                    {
+                        return StatusCode::NOT_FOUND;
                     }
                     if i.more_data || self.download.as_ref().is_some_and(|d| d.uri == uri) {
                         return self.download_chunk(msg_id, c, i);
@@ -593,6 +734,13 @@ impl Device {
                         return StatusCode::ALREADY_EXISTS;
                     }
                     let v = i.data_str().to_owned();
+                    if uri.starts_with("./Device/Vendor/MSFT/DMClient/Provider/")
+                        && uri.ends_with("/FirstSyncStatus/SkipDeviceStatusPage")
+                        && v.trim() == "false"
+                        && self.esp_started.is_none()
+                    {
+                        self.esp_started = Some(self.now);
+                    }
                     self.tree.insert(uri.clone(), v.clone());
                     log(self, c.name(), &uri, Some(v));
                 }

@@ -21,7 +21,7 @@ pub mod postgres;
 
 pub use winmdm_endpoint::store::{
     Admission, CheckIn, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Queued,
-    Replace, SessionWrite, StatusRecord, Store, StoreError, StoredSession, rfc3339,
+    Replace, SessionWrite, StatusRecord, Store, StoreError, StoredEsp, StoredSession, rfc3339,
 };
 
 /// A failure inside a store implementation; converted to [`StoreError`] or
@@ -125,7 +125,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, "ALTER TABLE commands ADD COLUMN for_user TEXT;"),
     (3, MIGRATION_3),
     (4, MIGRATION_4),
+    (5, MIGRATION_5),
 ];
+
+/// The Enrollment Status Page tracker per device.
+const MIGRATION_5: &str = "CREATE TABLE IF NOT EXISTS esp (
+    device_id TEXT PRIMARY KEY REFERENCES devices(device_id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL
+);";
 
 /// Failed authentications per device, counted in a window (digest lockout).
 /// And every status a device sent, per command and target.
@@ -147,7 +155,7 @@ ALTER TABLE devices ADD COLUMN certificate_used INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX IF NOT EXISTS devices_by_thumbprint ON devices(thumbprint);
 CREATE INDEX IF NOT EXISTS devices_by_previous_thumbprint ON devices(previous_thumbprint);";
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -688,12 +696,51 @@ impl Store for SqliteStore {
         })
     }
 
+    fn esp(&self, device_id: &str) -> Result<Option<StoredEsp>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT state, version FROM esp WHERE device_id = ?1",
+                [device_id],
+                |r| {
+                    Ok(StoredEsp {
+                        state: r.get(0)?,
+                        version: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    fn put_esp(
+        &self,
+        device_id: &str,
+        state: &str,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let n = match expected {
+                // The device must exist (the foreign key); a row already there loses.
+                None => c.execute(
+                    "INSERT INTO esp (device_id, state, version)                      SELECT ?1, ?2, 1 WHERE EXISTS (SELECT 1 FROM devices WHERE device_id = ?1)                      ON CONFLICT (device_id) DO NOTHING",
+                    params![device_id, state],
+                )?,
+                Some(v) => c.execute(
+                    "UPDATE esp SET state = ?2, version = version + 1                      WHERE device_id = ?1 AND version = ?3",
+                    params![device_id, state, v],
+                )?,
+            };
+            Ok(n == 1)
+        })
+    }
+
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
         self.with(|c| {
             let n: i64 = c.query_row(
                 "SELECT (SELECT COUNT(*) FROM devices WHERE device_id = ?1)
                       + (SELECT COUNT(*) FROM commands WHERE device_id = ?1)
-                      + (SELECT COUNT(*) FROM sessions WHERE device_id = ?1)",
+                      + (SELECT COUNT(*) FROM sessions WHERE device_id = ?1)
+                      + (SELECT COUNT(*) FROM esp WHERE device_id = ?1)",
                 [device_id],
                 |r| r.get(0),
             )?;

@@ -13,7 +13,7 @@ use postgres::{Client, NoTls, Transaction};
 
 use super::{
     Admission, CommandRecord, Commit, CommitError, DeviceRecord, Enrolled, Fail, Queued,
-    SessionWrite, StatusRecord, Store, StoreError, StoredSession, to_i64, to_u64,
+    SessionWrite, StatusRecord, Store, StoreError, StoredEsp, StoredSession, to_i64, to_u64,
 };
 use crate::commands::CommandSpec;
 
@@ -84,6 +84,14 @@ const MIGRATIONS: &[(i32, &str)] = &[
             original_error TEXT
         );
         CREATE INDEX command_statuses_by_command ON command_statuses(command_id);",
+    ),
+    (
+        5,
+        "CREATE TABLE esp (
+            device_id TEXT PRIMARY KEY REFERENCES devices(device_id) ON DELETE CASCADE,
+            state TEXT NOT NULL,
+            version BIGINT NOT NULL
+        );",
     ),
 ];
 
@@ -456,6 +464,8 @@ trait Inner {
     fn auth_failures(&self, device_id: &str, now: u64, window: u64) -> Result<u32, Fail>;
     fn auth_succeeded(&self, device_id: &str) -> Result<(), Fail>;
     fn traces_of(&self, device_id: &str) -> Result<u64, Fail>;
+    fn esp(&self, device_id: &str) -> Result<Option<StoredEsp>, Fail>;
+    fn put_esp(&self, device_id: &str, state: &str, expected: Option<i64>) -> Result<bool, Fail>;
 }
 impl Inner for PostgresStore {
     fn enroll(
@@ -752,13 +762,39 @@ impl Inner for PostgresStore {
         Ok(())
     }
 
+    fn esp(&self, device_id: &str) -> Result<Option<StoredEsp>, Fail> {
+        let row = self.client()?.query_opt(
+            "SELECT state, version FROM esp WHERE device_id = $1",
+            &[&device_id],
+        )?;
+        Ok(row.map(|r| StoredEsp {
+            state: r.get(0),
+            version: r.get(1),
+        }))
+    }
+
+    fn put_esp(&self, device_id: &str, state: &str, expected: Option<i64>) -> Result<bool, Fail> {
+        let n = match expected {
+            None => self.client()?.execute(
+                "INSERT INTO esp (device_id, state, version)                  SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM devices WHERE device_id = $1)                  ON CONFLICT (device_id) DO NOTHING",
+                &[&device_id, &state],
+            )?,
+            Some(v) => self.client()?.execute(
+                "UPDATE esp SET state = $2, version = version + 1                  WHERE device_id = $1 AND version = $3",
+                &[&device_id, &state, &v],
+            )?,
+        };
+        Ok(n == 1)
+    }
+
     fn traces_of(&self, device_id: &str) -> Result<u64, Fail> {
         let n: i64 = self
             .client()?
             .query_one(
                 "SELECT (SELECT COUNT(*) FROM devices WHERE device_id = $1)
                       + (SELECT COUNT(*) FROM commands WHERE device_id = $1)
-                      + (SELECT COUNT(*) FROM sessions WHERE device_id = $1)",
+                      + (SELECT COUNT(*) FROM sessions WHERE device_id = $1)
+                      + (SELECT COUNT(*) FROM esp WHERE device_id = $1)",
                 &[&device_id],
             )?
             .get(0);
@@ -849,6 +885,17 @@ impl Store for PostgresStore {
     }
     fn traces_of(&self, device_id: &str) -> Result<u64, StoreError> {
         Ok(Inner::traces_of(self, device_id)?)
+    }
+    fn esp(&self, device_id: &str) -> Result<Option<StoredEsp>, StoreError> {
+        Ok(Inner::esp(self, device_id)?)
+    }
+    fn put_esp(
+        &self,
+        device_id: &str,
+        state: &str,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        Ok(Inner::put_esp(self, device_id, state, expected)?)
     }
     fn ping(&self) -> Result<(), StoreError> {
         let run = || -> Result<(), Fail> {
