@@ -76,6 +76,10 @@ enum Command {
         /// result over the server's MaxMsgSize).
         #[arg(long)]
         windows_11: bool,
+        /// Join Entra in OOBE: show the Enrollment Status Page's progress (device setup,
+        /// then account setup after sign-in) until the server releases it.
+        #[arg(long)]
+        oobe: bool,
     },
 }
 
@@ -413,6 +417,7 @@ fn main() -> ExitCode {
             no_renew,
             no_unenroll,
             windows_11,
+            oobe,
         } => {
             let token = match (token_from, token_env) {
                 (Some(url), _) => winmdm_cli::simulate::TokenChoice::Emulator { url, tenant, user },
@@ -430,6 +435,7 @@ fn main() -> ExitCode {
                 renew: !no_renew,
                 unenroll: !no_unenroll,
                 windows11: windows_11,
+                oobe,
             };
             match winmdm_cli::simulate::simulate(&opts, &mut std::io::stdout()) {
                 Ok(true) => ExitCode::SUCCESS,

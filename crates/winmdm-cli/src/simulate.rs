@@ -41,6 +41,8 @@ pub struct SimulateOptions {
     pub unenroll: bool,
     /// The Windows 11 profile ([`SimulatorConfig::windows11`]).
     pub windows11: bool,
+    /// Join Entra in OOBE and follow the Enrollment Status Page ([`SimulatorConfig::oobe`]).
+    pub oobe: bool,
 }
 
 /// Runs the simulation, writing one line per step to `out`; `Ok(true)` when every step
@@ -72,6 +74,7 @@ pub fn simulate(opts: &SimulateOptions, out: &mut dyn Write) -> Result<bool, Str
     if let Some(id) = &opts.device_id {
         config.device_id.clone_from(id);
     }
+    config.oobe = opts.oobe;
     config.renew = opts.renew;
     config.unenroll = opts.unenroll;
     let _ = writeln!(out, "device {} → {}", config.device_id, config.server);

@@ -79,9 +79,16 @@ fn simulate_against_the_reference_server() {
         "--device-id",
         device,
         "--windows-11",
+        "--oobe",
     ]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.lines().all(|l| !l.starts_with("FAIL")), "{out}");
+    // This server shows no Enrollment Status Page (not configured): the OOBE steps say so.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("esp: device setup") && l.contains("no page")),
+        "{out}"
+    );
     let record = running.app.store.device(device).unwrap().unwrap();
     assert!(record.unenrolled_at.is_some());
 

@@ -433,12 +433,16 @@ impl Device {
 
     /// Behaves as published Windows 11 captures show: one status per target, SessionIDs
     /// in hexadecimal, and alert 1223 (abort) instead of a result in chunks when a result
-    /// does not fit the server's `MaxMsgSize`.
+    /// does not fit the server's `MaxMsgSize`; the user's MDM context comes up one session
+    /// after sign-in ([`Device::with_user_context_delay`]).
     #[must_use]
     pub fn like_windows_11(mut self) -> Self {
         self.per_target = true;
         self.hex_session_ids = true;
         self.abort_on_oversize = true;
+        // Windows 11 26200 answered the page's user-scope release 405 in the first
+        // session after sign-in (a widely used MDM's field report).
+        self.user_context.0 = 1;
         self
     }
 

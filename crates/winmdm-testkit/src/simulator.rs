@@ -157,6 +157,11 @@ pub struct SimulatorConfig {
     /// Behave as published Windows traffic shows rather than as the specs read (see
     /// [`SimulatorConfig::windows11`]); off by default.
     pub windows11: bool,
+    /// Join Entra in OOBE: after enrollment the device shows the Enrollment Status Page
+    /// (steps `esp: device setup` and `esp: account setup`), reporting LoginStatus
+    /// `others` until device setup is over, then the user signs in. Off by default (the
+    /// user is signed in throughout).
+    pub oobe: bool,
     /// A ready device key (PKCS#8 DER: RSA or ECDSA P-256) for the enrollment request
     /// instead of a fresh RSA-2048 key (load tests pre-generate them). Renewal always
     /// generates an RSA key.
@@ -183,6 +188,7 @@ impl SimulatorConfig {
             windows_device_id: false,
             per_target_statuses: false,
             windows11: false,
+            oobe: false,
             key_pkcs8: None,
         }
     }
@@ -330,6 +336,8 @@ pub struct Simulator {
     applied: Vec<String>,
     /// The Windows 11 profile's correlation vector: its base, and the sessions so far.
     ms_cv: (String, u32),
+    /// The user is signed in (LoginStatus `user`); in OOBE not until device setup ends.
+    signed_in: bool,
 }
 
 /// Runs the device through its life against `config.server`, calling `on_step` after
@@ -356,6 +364,7 @@ pub async fn run(config: SimulatorConfig, mut on_step: impl FnMut(&Step)) -> Tra
 impl Simulator {
     /// A device that has done nothing yet.
     pub fn new(config: SimulatorConfig) -> Self {
+        let config_oobe = config.oobe;
         Self {
             config,
             token: String::new(),
@@ -367,6 +376,7 @@ impl Simulator {
             device: None,
             applied: Vec::new(),
             ms_cv: (correlation_base(), 0),
+            signed_in: !config_oobe,
         }
     }
 
@@ -381,8 +391,11 @@ impl Simulator {
             "discovery: Discover",
             "policy: GetPolicies",
             "enrollment: RST",
-            "management: session 1",
         ];
+        if self.config.oobe {
+            plan.extend(["esp: device setup", "esp: account setup"]);
+        }
+        plan.push("management: session 1");
         if self.config.renew {
             plan.extend(["renewal: RST Renew", "management: session 2"]);
         }
@@ -788,6 +801,11 @@ impl Simulator {
             "discovery: Discover" => self.discover().await,
             "policy: GetPolicies" => self.policies().await,
             "enrollment: RST" => self.enroll().await,
+            "esp: device setup" => self.esp_phase(false).await,
+            "esp: account setup" => {
+                self.signed_in = true;
+                self.esp_phase(true).await
+            }
             n if n.starts_with("management: session") => self.session(None, None).await,
             "management: reboot mid-session" => {
                 let step = self.session(None, Some(1)).await;
@@ -801,6 +819,55 @@ impl Simulator {
             }
             _ => Err(Failure::new(format!("unknown step {name}"))),
         }
+    }
+
+    /// Sessions until the page of `account` setup (else device setup) is over: released
+    /// (the step succeeds), failed (it fails with the page's error text), or never shown.
+    async fn esp_phase(&mut self, account: bool) -> StepResult {
+        use winmdm_syncml::client::EspPage;
+        let mut seen = Vec::new();
+        let mut status = None;
+        for _ in 0..20 {
+            let (s, _) = self.session(None, None).await?;
+            status = s;
+            let Some(view) = self.device.as_ref().map(Device::esp) else {
+                return Err(Failure::new("no device"));
+            };
+            let page = if account { view.user } else { view.device };
+            seen.push(match page {
+                EspPage::Skipped => "not shown",
+                EspPage::Waiting => "waiting",
+                EspPage::InProgress => "in progress",
+                EspPage::Released => "released",
+                EspPage::Failed => "failed",
+            });
+            let progress = seen.join(" → ");
+            match page {
+                EspPage::Released => {
+                    return Ok((
+                        status,
+                        format!("{progress} (after {} sessions)", seen.len()),
+                    ));
+                }
+                EspPage::Skipped => {
+                    return Ok((status, "no page: the server did not ask for one".into()));
+                }
+                EspPage::Failed => {
+                    return Err(Failure::http(
+                        s.unwrap_or(0),
+                        format!(
+                            "{progress}: \"{}\"",
+                            view.error_text.unwrap_or_else(|| "the page failed".into())
+                        ),
+                    ));
+                }
+                EspPage::Waiting | EspPage::InProgress => {}
+            }
+        }
+        Err(Failure::http(
+            status.unwrap_or(0),
+            format!("{}: still not released after 20 sessions", seen.join(" → ")),
+        ))
     }
 
     async fn sign_in(&mut self) -> StepResult {
@@ -1224,7 +1291,6 @@ impl Simulator {
                 let last = u32::from(random_guid().as_bytes()[0]) * 7 % 256;
                 d = d.like_windows_11().with_last_session_id(last);
             }
-            d.set_login_status(Some(LoginStatus::User));
             for (node, value) in [
                 ("./DevDetail/SwV", self.config.os_version.as_str()),
                 ("./DevDetail/OEM", "Microsoft Corporation"),
@@ -1243,6 +1309,12 @@ impl Simulator {
             d
         });
         device.set_user_token(Some(self.token.clone()));
+        device.set_login_status(Some(if self.signed_in {
+            LoginStatus::User
+        } else {
+            LoginStatus::Others
+        }));
+        device.set_time(now());
         let unenrolling = first.is_some();
         if let Some(c) = first {
             device.push_first_package(c);

@@ -214,6 +214,33 @@ async fn compliance(
     }
 }
 
+/// A device's Enrollment Status Page: its phase, why it failed, and every tracked
+/// command with its outcome and attempts.
+async fn esp(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
+    let found = s
+        .app
+        .db(move |st| match st.device(&id)? {
+            Some(_) => st.esp(&id).map(Some),
+            None => Ok(None),
+        })
+        .await
+        .and_then(|r| r);
+    match found {
+        Ok(Some(Some(stored))) => {
+            match serde_json::from_str::<winmdm_endpoint::EspState>(&stored.state) {
+                Ok(state) => json_response(StatusCode::OK, &json!({ "esp": state })),
+                Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "unreadable page state"),
+            }
+        }
+        Ok(Some(None)) => error(
+            StatusCode::NOT_FOUND,
+            "no Enrollment Status Page for this device",
+        ),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such device"),
+        Err(e) => storage_error(&e),
+    }
+}
+
 /// The admin routes, all behind the bearer secret.
 pub fn router(app: Arc<App>, secret: Secret) -> Router {
     let state = AdminState { app, secret };
@@ -222,6 +249,7 @@ pub fn router(app: Arc<App>, secret: Secret) -> Router {
         .route("/devices/{id}", get(device))
         .route("/devices/{id}/commands", get(commands).post(queue))
         .route("/devices/{id}/compliance", put(compliance))
+        .route("/devices/{id}/esp", get(esp))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

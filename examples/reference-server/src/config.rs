@@ -63,6 +63,8 @@ pub struct Config {
     pub terms: TermsConfig,
     /// Connection limits and timeouts on both listeners.
     pub edge: crate::edge::EdgeConfig,
+    /// The Enrollment Status Page for devices that join Entra in OOBE.
+    pub esp: EspSection,
 }
 
 impl Default for Config {
@@ -83,6 +85,7 @@ impl Default for Config {
             management: ManagementConfig::default(),
             terms: TermsConfig::default(),
             edge: crate::edge::EdgeConfig::default(),
+            esp: EspSection::default(),
         }
     }
 }
@@ -248,6 +251,100 @@ impl Default for ManagementConfig {
     }
 }
 
+/// The Enrollment Status Page (`[esp]`): what a device joining Entra in OOBE must receive
+/// before Windows lets the user in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EspSection {
+    /// Show the page (off: Windows skips it, as by default).
+    pub enabled: bool,
+    /// Commands to deliver during device setup, each with a label.
+    pub device: Vec<EspCommand>,
+    /// Commands to deliver during account setup, after the user signs in.
+    pub user: Vec<EspCommand>,
+    /// Show account setup after sign-in (`SkipUserStatusPage` false).
+    pub user_phase: bool,
+    /// `TimeOutUntilSyncFailure`, minutes (1–1440): the page fails after it.
+    pub timeout_minutes: u32,
+    /// `BlockInStatusPage` flags: 1 Reset PC, 2 Try again, 4 Continue anyway (on failure);
+    /// 0 lets the user leave the page.
+    pub block: u8,
+    /// Show the Collect logs button.
+    pub allow_collect_logs: bool,
+    /// The text shown when the page fails.
+    pub error_text: String,
+}
+
+/// A command the page tracks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EspCommand {
+    /// A name for the admin API.
+    pub label: String,
+    /// The command.
+    pub command: CommandSpec,
+}
+
+impl Default for EspSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            device: vec![EspCommand {
+                label: "active hours".into(),
+                command: CommandSpec::Replace {
+                    target: "./Device/Vendor/MSFT/Policy/Config/Update/ActiveHoursStart".into(),
+                    format: "int".into(),
+                    data: "8".into(),
+                },
+            }],
+            user: Vec::new(),
+            user_phase: true,
+            timeout_minutes: 60,
+            block: 5,
+            allow_collect_logs: true,
+            error_text: "Setting up this device did not finish. Contact your IT department.".into(),
+        }
+    }
+}
+
+impl EspSection {
+    /// The endpoint's page, when enabled.
+    ///
+    /// # Errors
+    /// A time-out outside 1–1440 minutes, or flags above 7.
+    pub fn endpoint(&self) -> Result<Option<winmdm_endpoint::EspConfig>, String> {
+        use winmdm_syncml::dmclient::{BlockFlags, Scope, Timeout};
+        if !self.enabled {
+            return Ok(None);
+        }
+        let timeout = Timeout::minutes(self.timeout_minutes)
+            .map_err(|e| format!("esp.timeout_minutes: {e}"))?;
+        if self.block > 7 {
+            return Err("esp.block: flags 1, 2 and 4 only".into());
+        }
+        let items = self
+            .device
+            .iter()
+            .map(|c| (Scope::Device, c))
+            .chain(self.user.iter().map(|c| (Scope::User, c)))
+            .map(|(scope, c)| winmdm_endpoint::EspItem {
+                label: c.label.clone(),
+                scope,
+                command: c.command.clone(),
+            })
+            .collect();
+        Ok(Some(winmdm_endpoint::EspConfig {
+            items,
+            timeout,
+            block: BlockFlags(self.block),
+            allow_collect_logs: self.allow_collect_logs,
+            error_text: self.error_text.clone(),
+            user_phase: self.user_phase,
+            expected: Vec::new(),
+        }))
+    }
+}
+
 /// The Terms of Use.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -344,6 +441,9 @@ impl Config {
         }
         if self.management.max_in_flight == 0 {
             return bad("management.max_in_flight must be at least 1");
+        }
+        if let Err(e) = self.esp.endpoint() {
+            return bad(&e);
         }
         if let Some(u) = &self.public_url {
             match url::Url::parse(u) {

@@ -83,7 +83,20 @@ async fn initial_commands_done(
         )
         .await
         .map_err(|e| (None, e))?;
-    let list = body["commands"].as_array().cloned().unwrap_or_default();
+    // The configured initial commands (the page's own, which the Enrollment Status Page
+    // step checks, are left out: Windows refuses some of them in OOBE by design).
+    let initial: Vec<Value> = crate::config::ManagementConfig::default()
+        .initial_commands
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .collect();
+    let list: Vec<Value> = body["commands"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| initial.contains(&c["command"]))
+        .collect();
     if status != 200 || list.is_empty() {
         return Err((Some(status), "no commands".into()));
     }
@@ -135,6 +148,17 @@ pub async fn run(out: &mut dyn Write) -> bool {
     };
     // The demo renews at once: open the renewal window for the whole validity.
     config.enrollment.renewal_window_days = config.enrollment.validity_days;
+    // The Enrollment Status Page: a device policy in device setup, a user policy in
+    // account setup.
+    config.esp.enabled = true;
+    config.esp.user = vec![crate::config::EspCommand {
+        label: "Start menu".into(),
+        command: crate::commands::CommandSpec::Replace {
+            target: "./User/Vendor/MSFT/Policy/Config/Start/HideRecentlyAddedApps".into(),
+            format: "int".into(),
+            data: "1".into(),
+        },
+    }];
     let _ = writeln!(out, "winmdm reference server — demo\n");
     let ok = match start(config).await {
         Ok(running) => {
@@ -179,12 +203,13 @@ async fn flow(running: &Running, out: &mut dyn Write, windows11: bool) -> bool {
         out,
         "{}",
         if windows11 {
-            "\ndevice 2: the Windows 11 profile (32-hex DeviceID, one status per target, hexadecimal SessionIDs, Ms-Cv)\n"
+            "\ndevice 2: the Windows 11 profile (32-hex DeviceID, one status per target, hexadecimal SessionIDs, Ms-Cv), joining Entra in OOBE: the Enrollment Status Page\n"
         } else {
             "device 1: as the specs read\n"
         }
     );
     config.ca_pem = Some(running.ca_pem.clone());
+    config.oobe = windows11;
     config.device_name = "DEMO-LAPTOP".into();
     let device_id = config.device_id.clone();
     // What the Entra join did: the device exists in the directory.
@@ -295,6 +320,44 @@ async fn flow(running: &Running, out: &mut dyn Write, windows11: bool) -> bool {
                 if !report(step, out) {
                     return false;
                 }
+            }
+        }
+        if name == "esp: account setup" {
+            let step = timed("admin: ESP progress", async {
+                let (s, body) = admin
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/devices/{device_id}/esp"),
+                        None,
+                        true,
+                    )
+                    .await
+                    .map_err(|e| (None, e))?;
+                let esp = &body["esp"];
+                let tracked = esp["tracked"].as_array().cloned().unwrap_or_default();
+                let succeeded = tracked
+                    .iter()
+                    .filter(|t| t["outcome"].get("Succeeded").is_some())
+                    .count();
+                let retried = tracked
+                    .iter()
+                    .filter(|t| t["attempts"].as_u64().is_some_and(|a| a > 1))
+                    .count();
+                if esp["phase"] == "Released" && succeeded == tracked.len() {
+                    Ok((
+                        Some(s),
+                        format!(
+                            "released; {succeeded} of {} tracked commands succeeded, {retried} after a 405 in OOBE",
+                            tracked.len()
+                        ),
+                    ))
+                } else {
+                    Err((Some(s), format!("page: {esp}")))
+                }
+            })
+            .await;
+            if !report(&step, out) {
+                return false;
             }
         }
         if name == "management: session 2" {

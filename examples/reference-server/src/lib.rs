@@ -200,6 +200,8 @@ fn endpoint_config(config: &Config, public_url: &str) -> EndpointConfig {
     c.max_auth_failures = config.management.max_auth_failures;
     c.auth_failure_window = Duration::from_secs(config.management.auth_failure_window_secs);
     c.allow_digest_after_certificate = config.management.allow_digest_after_certificate;
+    // Checked by Config::check.
+    c.esp = config.esp.endpoint().ok().flatten();
     c
 }
 

@@ -133,6 +133,9 @@ fn demo_passes_and_prints_every_step() {
         "renewal: RST Renew",
         "management: unenroll 1226",
         "device 2: the Windows 11 profile",
+        "esp: device setup",
+        "esp: account setup",
+        "admin: ESP progress",
         "demo passed",
     ] {
         assert!(text.contains(step), "{step} missing from\n{text}");
@@ -1306,5 +1309,67 @@ fn a_windows_11_device_runs_its_whole_life_and_wraps() {
         assert!(!commands.is_empty());
         assert!(commands.iter().all(|c| c.state == "done"), "{commands:#?}");
         assert!(store.device(&id).unwrap().unwrap().last_checkin.is_some());
+    });
+}
+
+/// The Enrollment Status Page through the reference server: a Windows 11 device joins
+/// Entra in OOBE, device setup is released, the server restarts, and account setup (the
+/// user's DMClient nodes refused with 405 until the user's MDM context is up, then sent
+/// again) is released after sign-in. The page's state survives the restart (SQLite), and
+/// the admin API shows every tracked command.
+#[test]
+fn the_enrollment_status_page_survives_a_restart_and_releases() {
+    let rt = runtime();
+    let dir = TempDir::new();
+    let mut c = restartable_config(&dir);
+    c.esp.enabled = true;
+    c.esp.user = vec![winmdm_reference_server::config::EspCommand {
+        label: "Start menu".into(),
+        command: winmdm_reference_server::commands::CommandSpec::Replace {
+            target: "./User/Vendor/MSFT/Policy/Config/Start/HideRecentlyAddedApps".into(),
+            format: "int".into(),
+            data: "1".into(),
+        },
+    }];
+    rt.block_on(async {
+        let first = start(c.clone()).await.unwrap();
+        let authority = first.entra.as_ref().unwrap().base_url().to_owned();
+        let mut config =
+            SimulatorConfig::windows11(&first.public_url, TokenSource::emulator(&authority));
+        config.ca_pem = Some(first.ca_pem.clone());
+        config.oobe = true;
+        let mut sim = Simulator::new(config);
+        steps(&mut sim, ENROLL).await;
+        steps(&mut sim, &["esp: device setup"]).await;
+        let id = sim.device_id().to_owned();
+        let stored = first.app.store.esp(&id).unwrap().unwrap();
+        let state: winmdm_endpoint::EspState = serde_json::from_str(&stored.state).unwrap();
+        assert_eq!(state.phase, winmdm_endpoint::EspPhase::User);
+        first.shutdown().await;
+
+        let second = start(c).await.unwrap();
+        let again = second.app.store.esp(&id).unwrap().unwrap();
+        assert_eq!(again, stored, "the page is kept across the restart");
+        steps(&mut sim, &["esp: account setup"]).await;
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let bytes = http
+            .get(format!("{}/devices/{id}/esp", second.admin_url))
+            .bearer_auth(&second.admin_secret.0)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["esp"]["phase"], "Released", "{body}");
+        let tracked = body["esp"]["tracked"].as_array().unwrap();
+        assert!(
+            tracked
+                .iter()
+                .any(|t| t["attempts"] == 2 && t["scope"] == "User"),
+            "{body}"
+        );
+        assert!(body["esp"]["failure"].is_null());
     });
 }
