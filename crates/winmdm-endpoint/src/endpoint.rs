@@ -1143,6 +1143,7 @@ impl Endpoint {
                                 now,
                                 signed_in,
                                 &commit.statuses,
+                                &commit.results,
                             );
                         }
                         commit.check_in = Some(check_in);
@@ -1281,6 +1282,7 @@ impl Endpoint {
         now: u64,
         signed_in: bool,
         statuses: &[(i64, StatusRecord)],
+        results: &[(i64, Vec<(String, String)>)],
     ) {
         let (Some(config), Ok(dmclient)) =
             (&self.config.esp, FirstSync::new(&self.config.provider_id))
@@ -1295,7 +1297,7 @@ impl Endpoint {
                 tracing::warn!(device = %device_id, "an Enrollment Status Page state that no longer reads");
                 return Ok(());
             };
-            if state.finished() {
+            if !state.active() {
                 return Ok(());
             }
             let before = state.clone();
@@ -1311,6 +1313,11 @@ impl Endpoint {
                     c.statuses = mine;
                     c.status = crate::store::aggregate(&c.statuses);
                     c.state = "done".to_owned();
+                }
+            }
+            for (id, values) in results {
+                if let Some(c) = commands.iter_mut().find(|c| c.id == *id) {
+                    c.results.clone_from(values);
                 }
             }
             let queue = state.step(config, &dmclient, now, session, signed_in, &commands);

@@ -23,7 +23,7 @@
 //! Nothing can hang: every path ends released, failed, or failed by the time-out.
 
 use serde::{Deserialize, Serialize};
-use winmdm_syncml::dmclient::{BlockFlags, ExpectedKind, FirstSync, Scope, Timeout};
+use winmdm_syncml::dmclient::{BlockFlags, ExpectedKind, FirstSync, Report, Scope, Timeout};
 
 use crate::commands::CommandSpec;
 use crate::store::CommandRecord;
@@ -106,6 +106,9 @@ pub enum Role {
     Release,
     /// The failure settings.
     Failure,
+    /// A `Get` of the device's own report (`IsSyncDone`, `WasDeviceSuccessfullyProvisioned`)
+    /// after a release; never fails the page.
+    Report,
 }
 
 /// How a tracked command stands.
@@ -161,6 +164,20 @@ pub struct EspState {
     pub failure: Option<String>,
     /// Everything tracked, in queueing order.
     pub tracked: Vec<Tracked>,
+    /// What the device reported after each release (its `FirstSyncStatus` nodes).
+    #[serde(default)]
+    pub reports: Vec<DeviceReport>,
+}
+
+/// The device's own view of a page, read after its release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// Device setup or account setup.
+    pub scope: Scope,
+    /// `IsSyncDone`.
+    pub is_sync_done: Option<bool>,
+    /// `WasDeviceSuccessfullyProvisioned`.
+    pub provisioned: Option<winmdm_syncml::dmclient::Provisioned>,
 }
 
 /// A command the tracker wants queued: queue it, then give its ID to
@@ -185,6 +202,7 @@ impl EspState {
             finished_at: None,
             failure: None,
             tracked: Vec::new(),
+            reports: Vec::new(),
         };
         let setup = |label: &str, scope, c: winmdm_syncml::Command| {
             (label.to_owned(), scope, Role::Setup, spec(&c))
@@ -301,6 +319,16 @@ impl EspState {
         matches!(self.phase, EspPhase::Released | EspPhase::Failed)
     }
 
+    /// Whether [`EspState::step`] has anything left to do: the page is not over, or a
+    /// report of the device is still to be read.
+    pub fn active(&self) -> bool {
+        !self.finished()
+            || self
+                .tracked
+                .iter()
+                .any(|t| t.role == Role::Report && t.outcome == Outcome::Pending)
+    }
+
     /// Moves the page on at `now`, in DM session `session`, given the device's commands
     /// as they stand and whether the user is signed in (LoginStatus `user`); returns what
     /// to queue.
@@ -313,9 +341,6 @@ impl EspState {
         user_signed_in: bool,
         commands: &[CommandRecord],
     ) -> Vec<ToQueue> {
-        if self.finished() {
-            return Vec::new();
-        }
         for t in &mut self.tracked {
             if t.outcome != Outcome::Pending {
                 continue;
@@ -329,6 +354,21 @@ impl EspState {
             let code = crate::store::aggregate(&c.statuses)
                 .or(c.status)
                 .unwrap_or(0);
+            if t.role == Role::Report {
+                let mut report = DeviceReport {
+                    scope: t.scope,
+                    is_sync_done: None,
+                    provisioned: None,
+                };
+                for (uri, value) in &c.results {
+                    match esp.read(uri, value) {
+                        Some(Report::IsSyncDone(_, done)) => report.is_sync_done = Some(done),
+                        Some(Report::Provisioned(_, p)) => report.provisioned = Some(p),
+                        _ => {}
+                    }
+                }
+                self.reports.push(report);
+            }
             t.outcome = match code {
                 200..=299 => Outcome::Succeeded(code),
                 // Adding a node that exists: it is there.
@@ -340,13 +380,16 @@ impl EspState {
                 _ => Outcome::Failed(code),
             };
         }
+        if self.finished() {
+            return Vec::new();
+        }
         let mut out = Vec::new();
-        // A failed item or setting fails the page (not the failure settings themselves).
-        if let Some(t) = self
-            .tracked
-            .iter()
-            .find(|t| t.role != Role::Failure && matches!(t.outcome, Outcome::Failed(_)))
-        {
+        // A failed item or setting fails the page (not the failure settings themselves,
+        // nor a report the device could not give).
+        if let Some(t) = self.tracked.iter().find(|t| {
+            !matches!(t.role, Role::Failure | Role::Report)
+                && matches!(t.outcome, Outcome::Failed(_))
+        }) {
             let why = match t.outcome {
                 Outcome::Failed(code) => format!("{} failed with status {code}", t.label),
                 _ => String::new(),
@@ -387,7 +430,7 @@ impl EspState {
             state
                 .tracked
                 .iter()
-                .filter(|t| t.scope == scope && t.role != Role::Release)
+                .filter(|t| t.scope == scope && matches!(t.role, Role::Setup | Role::Item))
                 .all(|t| matches!(t.outcome, Outcome::Succeeded(_)))
         };
         let release = |scope: Scope, state: &Self| {
@@ -415,6 +458,12 @@ impl EspState {
                         EspPhase::Released
                     };
                     self.phase_started_at = now;
+                    out.push(self.track(
+                        "device setup report".into(),
+                        Scope::Device,
+                        Role::Report,
+                        spec(&esp.get_progress(Scope::Device)),
+                    ));
                 }
                 Some(_) => {}
             }
@@ -432,6 +481,12 @@ impl EspState {
                 }
                 Some(t) if matches!(t.outcome, Outcome::Succeeded(_)) => {
                     self.phase = EspPhase::Released;
+                    out.push(self.track(
+                        "account setup report".into(),
+                        Scope::User,
+                        Role::Report,
+                        spec(&esp.get_progress(Scope::User)),
+                    ));
                 }
                 Some(_) => {}
             }

@@ -258,6 +258,18 @@ fn the_page_is_released_device_then_user_once_everything_succeeded() {
             .iter()
             .any(|t| t.scope == Scope::User && t.attempts == 2)
     );
+    // After each release the server read the device's own report: done, provisioned.
+    o.now += 60;
+    o.session();
+    let reports = o.state().reports;
+    for scope in [Scope::Device, Scope::User] {
+        assert!(
+            reports.iter().any(|r| r.scope == scope
+                && r.is_sync_done == Some(true)
+                && r.provisioned == Some(winmdm_syncml::dmclient::Provisioned::Success)),
+            "{scope}: {reports:?}"
+        );
+    }
     // Later sessions leave the finished page alone.
     let before = o.store.commands(&o.id).unwrap().len();
     o.now += 3600;

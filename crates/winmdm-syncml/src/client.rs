@@ -745,6 +745,17 @@ impl Device {
                     {
                         self.esp_started = Some(self.now);
                     }
+                    // The client's own report: done and provisioned once released.
+                    if let Some(base) = uri.strip_suffix("/ServerHasFinishedProvisioning")
+                        && v.trim() == "true"
+                    {
+                        self.tree
+                            .insert(format!("{base}/IsSyncDone"), "true".into());
+                        self.tree.insert(
+                            format!("{base}/WasDeviceSuccessfullyProvisioned"),
+                            "1".into(),
+                        );
+                    }
                     self.tree.insert(uri.clone(), v.clone());
                     log(self, c.name(), &uri, Some(v));
                 }
