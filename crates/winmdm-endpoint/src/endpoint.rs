@@ -820,7 +820,7 @@ impl Endpoint {
     }
 
     /// Ends abandoned sessions of `device` (other than `current`) whose idle timeout has
-    /// passed: their never-sent commands go back to the queue.
+    /// passed: their never-sent and unanswered commands go back to the queue.
     fn sweep_sessions(&self, device: &str, current: &str, now: u64) {
         let Ok(others) = self.store.other_sessions(device, current) else {
             return;
@@ -837,10 +837,18 @@ impl Endpoint {
             };
             let mut commit = Commit::new(device, &session_id, Some(stored.version));
             commit.session = SessionWrite::Delete;
-            commit.requeue = end.unsent.iter().filter_map(|q| tag_id(&q.tag)).collect();
+            // Never sent, or sent and never answered (the device lost the message, or its
+            // answer was lost): both go again, as when a restarted session reuses the ID.
+            commit.requeue = end
+                .unsent
+                .iter()
+                .map(|q| q.tag.as_str())
+                .chain(end.unanswered.iter().map(String::as_str))
+                .filter_map(tag_id)
+                .collect();
             match self.store.commit(&commit) {
                 Ok(()) => {
-                    tracing::info!(device, session = %session_id, unsent = commit.requeue.len(), "abandoned session swept");
+                    tracing::info!(device, session = %session_id, requeued = commit.requeue.len(), "abandoned session swept");
                 }
                 Err(e) => tracing::debug!(device, error = %e, "sweep skipped"),
             }

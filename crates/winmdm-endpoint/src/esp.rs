@@ -35,6 +35,9 @@ fn spec(c: &winmdm_syncml::Command) -> CommandSpec {
     })
 }
 
+/// Attempts of a user-scope command answered 405 before it counts as failed.
+const MAX_USER_ATTEMPTS: u32 = 3;
+
 /// What the vendor asks of the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EspConfig {
@@ -109,6 +112,10 @@ pub enum Role {
     /// A `Get` of the device's own report (`IsSyncDone`, `WasDeviceSuccessfullyProvisioned`)
     /// after a release; never fails the page.
     Report,
+    /// After the account page's release, `SkipUserStatusPage` back to true, so that
+    /// another user's first sign-in gets no account page that nothing would release (a
+    /// widely used MDM saw such pages hang); never fails the page.
+    Cleanup,
 }
 
 /// How a tracked command stands.
@@ -250,6 +257,17 @@ impl EspState {
                 Scope::User,
                 esp.add_first_sync_status(Scope::User),
             ));
+            // The account page reads its own (the device nodes apply to device setup).
+            plan.push(setup(
+                "user AllowCollectLogsButton",
+                Scope::User,
+                esp.allow_collect_logs_button(Scope::User, config.allow_collect_logs),
+            ));
+            plan.push(setup(
+                "user CustomErrorText",
+                Scope::User,
+                esp.custom_error_text(Scope::User, &config.error_text),
+            ));
         }
         for (scope, kind, entries) in &config.expected {
             if *scope == Scope::User && !config.user_phase {
@@ -320,13 +338,13 @@ impl EspState {
     }
 
     /// Whether [`EspState::step`] has anything left to do: the page is not over, or a
-    /// report of the device is still to be read.
+    /// command it sent still has no status (the admin view follows it to the end).
     pub fn active(&self) -> bool {
         !self.finished()
             || self
                 .tracked
                 .iter()
-                .any(|t| t.role == Role::Report && t.outcome == Outcome::Pending)
+                .any(|t| t.attempts > 0 && t.outcome == Outcome::Pending)
     }
 
     /// Moves the page on at `now`, in DM session `session`, given the device's commands
@@ -373,7 +391,9 @@ impl EspState {
                 200..=299 => Outcome::Succeeded(code),
                 // Adding a node that exists: it is there.
                 418 if matches!(t.command, CommandSpec::Add { .. }) => Outcome::Succeeded(code),
-                405 if t.scope == Scope::User => {
+                // Before the user's MDM context exists; but a node the edition does not
+                // have answers 405 too: after three attempts it is a failure.
+                405 if t.scope == Scope::User && t.attempts < MAX_USER_ATTEMPTS => {
                     t.refused_in = Some(session.to_owned());
                     Outcome::NeedsUser
                 }
@@ -386,9 +406,10 @@ impl EspState {
         let mut out = Vec::new();
         // A failed item or setting fails the page (not the failure settings themselves,
         // nor a report the device could not give).
+        // A failed item or release fails the page. A page setting that fails does not (the
+        // page goes on with Windows' default for it), nor a report or the clean-up.
         if let Some(t) = self.tracked.iter().find(|t| {
-            !matches!(t.role, Role::Failure | Role::Report)
-                && matches!(t.outcome, Outcome::Failed(_))
+            matches!(t.role, Role::Item | Role::Release) && matches!(t.outcome, Outcome::Failed(_))
         }) {
             let why = match t.outcome {
                 Outcome::Failed(code) => format!("{} failed with status {code}", t.label),
@@ -431,7 +452,10 @@ impl EspState {
                 .tracked
                 .iter()
                 .filter(|t| t.scope == scope && matches!(t.role, Role::Setup | Role::Item))
-                .all(|t| matches!(t.outcome, Outcome::Succeeded(_)))
+                .all(|t| match t.role {
+                    Role::Item => matches!(t.outcome, Outcome::Succeeded(_)),
+                    _ => matches!(t.outcome, Outcome::Succeeded(_) | Outcome::Failed(_)),
+                })
         };
         let release = |scope: Scope, state: &Self| {
             state
@@ -487,6 +511,12 @@ impl EspState {
                         Role::Report,
                         spec(&esp.get_progress(Scope::User)),
                     ));
+                    out.push(self.track(
+                        "SkipUserStatusPage true".into(),
+                        Scope::Device,
+                        Role::Cleanup,
+                        spec(&esp.skip_user_status_page(true)),
+                    ));
                 }
                 Some(_) => {}
             }
@@ -498,6 +528,7 @@ impl EspState {
     }
 
     fn fail(&mut self, config: &EspConfig, esp: &FirstSync, now: u64, why: String) -> Vec<ToQueue> {
+        let account = self.phase == EspPhase::User;
         self.phase = EspPhase::Failed;
         self.finished_at = Some(now);
         self.failure = Some(why);
@@ -521,9 +552,25 @@ impl EspState {
                 esp.time_out_until_sync_failure(Timeout::minutes(1).unwrap_or(Timeout::DEFAULT)),
             ),
         ];
-        commands
+        let mut out: Vec<ToQueue> = commands
             .into_iter()
             .map(|(label, c)| self.track(label.into(), Scope::Device, Role::Failure, spec(&c)))
-            .collect()
+            .collect();
+        if account {
+            // The account page shows its own text and button.
+            for (label, c) in [
+                (
+                    "user CustomErrorText",
+                    esp.custom_error_text(Scope::User, &config.error_text),
+                ),
+                (
+                    "user AllowCollectLogsButton",
+                    esp.allow_collect_logs_button(Scope::User, true),
+                ),
+            ] {
+                out.push(self.track(label.into(), Scope::User, Role::Failure, spec(&c)));
+            }
+        }
+        out
     }
 }

@@ -135,25 +135,7 @@ impl Oobe {
         while let Some(m) = next {
             n += 1;
             assert!(n < 20, "the session does not end");
-            let url = url::Url::parse(self.device.url()).unwrap();
-            let target = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            let body = winmdm_syncml::encode(&m);
-            let Handled::Response(r) = self.ep.handle(
-                &parts(
-                    "POST",
-                    &target,
-                    &[("content-type", winmdm_syncml::CONTENT_TYPE)],
-                ),
-                body.as_bytes(),
-                Input::new(self.now).with_client_certificate(Some(&self.cert)),
-            ) else {
-                panic!("no key refresh expected")
-            };
-            assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(r.body()));
-            let reply = winmdm_syncml::decode(r.body()).unwrap();
+            let reply = self.post(&m);
             next = self.device.respond(&reply);
         }
         assert_eq!(self.device.refused(), None);
@@ -173,6 +155,29 @@ impl Oobe {
             }
             self.now += 180;
         }
+    }
+
+    /// Posts one message of the current session; the reply.
+    fn post(&mut self, m: &winmdm_syncml::SyncMl) -> winmdm_syncml::SyncMl {
+        let url = url::Url::parse(self.device.url()).unwrap();
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let body = winmdm_syncml::encode(m);
+        let Handled::Response(r) = self.ep.handle(
+            &parts(
+                "POST",
+                &target,
+                &[("content-type", winmdm_syncml::CONTENT_TYPE)],
+            ),
+            body.as_bytes(),
+            Input::new(self.now).with_client_certificate(Some(&self.cert)),
+        ) else {
+            panic!("no key refresh expected")
+        };
+        assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(r.body()));
+        winmdm_syncml::decode(r.body()).unwrap()
     }
 
     fn signed_in(&self) -> bool {
@@ -208,7 +213,8 @@ fn the_page_is_released_device_then_user_once_everything_succeeded() {
         .into_iter()
         .filter(|t| t.scope == Scope::User && t.role == winmdm_endpoint::esp::Role::Setup)
         .collect();
-    assert_eq!(user_setup.len(), 2);
+    // The two nodes, then the account page's own logs button and error text.
+    assert_eq!(user_setup.len(), 4);
     for t in &user_setup {
         let c = commands.iter().find(|c| c.id == t.command_id).unwrap();
         assert_eq!(c.state, "queued", "{t:?}");
@@ -257,6 +263,20 @@ fn the_page_is_released_device_then_user_once_everything_succeeded() {
             .tracked
             .iter()
             .any(|t| t.scope == Scope::User && t.attempts == 2)
+    );
+    // Once released, account setup is turned off again for later users (an account page
+    // nothing releases would hold another user's first sign-in).
+    assert_eq!(
+        o.device.node(
+            "./Device/Vendor/MSFT/DMClient/Provider/winmdm/FirstSyncStatus/SkipUserStatusPage"
+        ),
+        Some("true")
+    );
+    // The account page got its own logs button and error text.
+    assert_eq!(
+        o.device
+            .node("./User/Vendor/MSFT/DMClient/Provider/winmdm/FirstSyncStatus/CustomErrorText"),
+        Some("Call the help desk at 1234.")
     );
     // After each release the server read the device's own report: done, provisioned.
     o.now += 60;
@@ -361,4 +381,97 @@ fn no_page_for_devices_outside_oobe_or_without_configuration() {
     let validator = Validator::new(policy(Principals::Users), Arc::new(static_cache()));
     let store = Arc::new(MemoryStore::new());
     assert!(Endpoint::new(config, components(store, validator)).is_err());
+}
+
+/// An outside tester dropped the session right after the server sent the release: the
+/// command stayed "sent" and the page waited for its time-out. An abandoned session's
+/// unanswered commands now go again once it expires, and the page is released.
+#[test]
+fn a_release_lost_with_its_session_is_sent_again() {
+    let mut o = enroll_in_oobe(|c| c.esp.as_mut().unwrap().user_phase = false);
+    // The session delivers everything but the release; the device answers, gets the
+    // release, and its answer is lost (the network drops).
+    o.device.set_time(o.now);
+    let mut next = Some(o.device.start_session());
+    let mut sent_release = false;
+    while let Some(m) = next {
+        let reply = o.post(&m);
+        sent_release = winmdm_syncml::encode(&reply).contains("ServerHasFinishedProvisioning");
+        if sent_release {
+            break;
+        }
+        next = o.device.respond(&reply);
+    }
+    assert!(sent_release);
+    assert_eq!(o.state().phase, EspPhase::Device);
+    // The device's next session comes after the abandoned one's idle time-out.
+    o.now += 11 * 60;
+    o.poll(3);
+    assert_eq!(o.state().phase, EspPhase::Released, "{:#?}", o.state());
+    assert_eq!(o.device.esp().device, EspPage::Released);
+}
+
+/// A user-scope item Windows keeps refusing with 405 although the user is signed in (a
+/// node the edition does not have) fails the page after three attempts, rather than
+/// holding it until the time-out.
+#[test]
+fn a_user_item_refused_with_405_three_times_fails_the_page() {
+    let mut o = enroll_in_oobe(|_| {});
+    o.device
+        .fail_writes(USER_POLICY, winmdm_syncml::StatusCode::COMMAND_NOT_ALLOWED);
+    o.poll(5);
+    o.sign_in();
+    for _ in 0..8 {
+        o.now += 180;
+        o.session();
+        if o.state().finished() {
+            break;
+        }
+    }
+    let state = o.state();
+    assert_eq!(state.phase, EspPhase::Failed, "{state:#?}");
+    assert_eq!(
+        state.failure.as_deref(),
+        Some("Start menu failed with status 405")
+    );
+    let item = state
+        .tracked
+        .iter()
+        .find(|t| t.label == "Start menu")
+        .unwrap();
+    assert_eq!(item.attempts, 3);
+    // The account page got the failure text too.
+    assert!(state.tracked.iter().any(|t| t.scope == Scope::User
+        && t.label == "user CustomErrorText"
+        && t.role == winmdm_endpoint::esp::Role::Failure));
+}
+
+/// A page setting the device refuses (here the logs button) does not fail the page:
+/// the page goes on with Windows' default for it and is released. The admin view follows
+/// every command to its status, after the page ended too.
+#[test]
+fn a_refused_page_setting_does_not_fail_the_page() {
+    let mut o = enroll_in_oobe(|c| c.esp.as_mut().unwrap().user_phase = false);
+    o.device.fail_writes(
+        "./Device/Vendor/MSFT/DMClient/Provider/winmdm/FirstSyncStatus/AllowCollectLogsButton",
+        winmdm_syncml::StatusCode::COMMAND_FAILED,
+    );
+    o.poll(5);
+    o.now += 60;
+    o.session();
+    let state = o.state();
+    assert_eq!(state.phase, EspPhase::Released, "{state:#?}");
+    let logs = state
+        .tracked
+        .iter()
+        .find(|t| t.label == "AllowCollectLogsButton")
+        .unwrap();
+    assert_eq!(logs.outcome, winmdm_endpoint::esp::Outcome::Failed(500));
+    assert!(
+        state
+            .tracked
+            .iter()
+            .all(|t| t.outcome != winmdm_endpoint::esp::Outcome::Pending),
+        "{state:#?}"
+    );
 }

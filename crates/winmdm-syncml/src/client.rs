@@ -366,6 +366,11 @@ pub struct Device {
     /// When the server turned the Enrollment Status Page on (`SkipDeviceStatusPage`
     /// false), by the device's clock.
     esp_started: Option<u64>,
+    /// The server turned the account-setup page on (`SkipUserStatusPage` false) at some
+    /// point: setting it back to true after the release does not hide a page shown.
+    user_page_on: bool,
+    /// Nodes whose writes fail, and with what ([`Device::fail_writes`]).
+    failing: BTreeMap<String, StatusCode>,
     /// Sessions the signed-in user's MDM context takes to come up
     /// ([`Device::with_user_context_delay`]), and sessions started signed in so far.
     user_context: (u32, u32),
@@ -410,6 +415,8 @@ impl Device {
             server_max_msg_size: None,
             now: 0,
             esp_started: None,
+            user_page_on: false,
+            failing: BTreeMap::new(),
             user_context: (0, 0),
         }
     }
@@ -609,6 +616,11 @@ impl Device {
         self
     }
 
+    /// Answers `code` to every `Add`/`Replace` of `uri` (a node this device refuses).
+    pub fn fail_writes(&mut self, uri: &str, code: StatusCode) {
+        self.failing.insert(uri.to_owned(), code);
+    }
+
     /// Sets the device's clock (seconds): the Enrollment Status Page times out by it.
     pub fn set_time(&mut self, now: u64) {
         self.now = now;
@@ -633,9 +645,9 @@ impl Device {
         let timed_out = self
             .esp_started
             .is_some_and(|t| self.now >= t.saturating_add(timeout));
-        let page = |scope: &str, skip: &str, waiting: bool| {
-            // Both skip nodes default to true: no page unless the server says false.
-            if node("Device", skip).as_deref() != Some("false") || self.esp_started.is_none() {
+        let page = |scope: &str, on: bool, waiting: bool| {
+            // Both skip nodes default to true: no page unless the server said false.
+            if !on || self.esp_started.is_none() {
                 EspPage::Skipped
             } else if node(scope, "ServerHasFinishedProvisioning").as_deref() == Some("true") {
                 EspPage::Released
@@ -647,11 +659,11 @@ impl Device {
                 EspPage::InProgress
             }
         };
-        let device = page("Device", "SkipDeviceStatusPage", false);
+        let device = page("Device", true, false);
         let signed_in = self.login_status == Some(LoginStatus::User);
         let user = page(
             "User",
-            "SkipUserStatusPage",
+            self.user_page_on,
             !signed_in || device == EspPage::InProgress,
         );
         EspView {
@@ -723,6 +735,9 @@ impl Device {
                     if let Some(code) = self.user_write_blocked(&uri) {
                         return code;
                     }
+                    if let Some(code) = self.failing.get(&uri) {
+                        return *code;
+                    }
                     // A user-scope first-sync node exists once its FirstSyncStatus was
                     // added (Windows has none for the user until then).
                     if let Some((parent, _)) = uri.split_once("/FirstSyncStatus/")
@@ -744,6 +759,12 @@ impl Device {
                         && self.esp_started.is_none()
                     {
                         self.esp_started = Some(self.now);
+                    }
+                    if uri.starts_with("./Device/Vendor/MSFT/DMClient/Provider/")
+                        && uri.ends_with("/FirstSyncStatus/SkipUserStatusPage")
+                        && v.trim() == "false"
+                    {
+                        self.user_page_on = true;
                     }
                     // The client's own report: done and provisioned once released.
                     if let Some(base) = uri.strip_suffix("/ServerHasFinishedProvisioning")

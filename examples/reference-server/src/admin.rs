@@ -53,8 +53,10 @@ async fn authorize(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
+        .map(|(_, token)| token.trim());
     match presented {
         Some(p)
             if aws_lc_rs::constant_time::verify_slices_are_equal(
@@ -74,6 +76,16 @@ async fn authorize(
     }
 }
 
+/// A device ID as records are kept: a dashed or braced GUID in the claim's spelling
+/// (lower case, dashed); anything else as given (32 hex digits have two readings).
+fn device_key(id: String) -> String {
+    if winmdm_entra::DeviceId::is_unambiguous(&id) {
+        winmdm_entra::DeviceId::parse(&id).map_or(id, |d| d.to_string())
+    } else {
+        id
+    }
+}
+
 fn storage_error(e: &crate::store::StoreError) -> Response<Body> {
     tracing::error!(error = %e, "storage");
     error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
@@ -87,6 +99,7 @@ async fn devices(State(s): State<AdminState>) -> Response<Body> {
 }
 
 async fn device(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
+    let id = device_key(id);
     let found = s
         .app
         .db(move |st| Ok((st.device(&id)?, st.commands(&id)?)))
@@ -103,6 +116,7 @@ async fn device(State(s): State<AdminState>, Path(id): Path<String>) -> Response
 }
 
 async fn commands(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
+    let id = device_key(id);
     let found = s
         .app
         .db(move |st| match st.device(&id)? {
@@ -125,6 +139,7 @@ async fn queue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
+    let id = device_key(id);
     // `?user=<object id>`: a command for one user of the device.
     let mut for_user = None;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -177,6 +192,7 @@ async fn compliance(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response<Body> {
+    let id = device_key(id);
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
@@ -217,6 +233,7 @@ async fn compliance(
 /// A device's Enrollment Status Page: its phase, why it failed, and every tracked
 /// command with its outcome and attempts.
 async fn esp(State(s): State<AdminState>, Path(id): Path<String>) -> Response<Body> {
+    let id = device_key(id);
     let found = s
         .app
         .db(move |st| match st.device(&id)? {

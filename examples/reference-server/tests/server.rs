@@ -1363,6 +1363,16 @@ fn the_enrollment_status_page_survives_a_restart_and_releases() {
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body["esp"]["phase"], "Released", "{body}");
+        // The scheme in any case (RFC 9110), the ID in upper case or braced: the same page.
+        for spelled in [id.to_ascii_uppercase(), format!("{{{id}}}")] {
+            let again = http
+                .get(format!("{}/devices/{spelled}/esp", second.admin_url))
+                .header("authorization", format!("bearer {}", second.admin_secret.0))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 200, "{spelled}");
+        }
         let tracked = body["esp"]["tracked"].as_array().unwrap();
         assert!(
             tracked
