@@ -14,7 +14,6 @@ use compact_str::CompactString;
 
 use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::PrefixDeclaration;
 use quick_xml::reader::Reader;
 
 use crate::xmlwf;
@@ -520,68 +519,65 @@ impl<'a> Scanner<'a> {
         if self.open >= self.limits.max_depth {
             return Err(SoapError::TooLarge("depth"));
         }
-        let name_len = e.name().as_ref().len();
         let Some(raw) = self.borrowed(&e, empty) else {
             return Err(self.err(&"tag not found where the reader read it"));
         };
-        xmlwf::start_tag(raw).map_err(|m| self.malformed(m))?;
+        drop(e);
+        // Every attribute is read once, by the grammar check: names, values, references,
+        // white space; then repeats, namespace declarations and prefixes.
+        let mut attrs: Vec<(&'a str, &'a str)> = Vec::new();
+        let name_len = xmlwf::start_tag(raw, |name, value| {
+            attrs.push((name, value));
+            Ok(())
+        })
+        .map_err(|m| self.malformed(m))?;
+        if attrs.len() > MAX_ATTRIBUTES {
+            return Err(SoapError::TooLarge("attributes"));
+        }
         let level = self.open + 1;
-        // Every attribute is read once here: syntax and duplicates checked, references
-        // in values resolvable, namespace declarations taken.
-        let mut attributes = 0;
-        let mut prefixed = false;
-        for a in Attributes::new(raw, name_len) {
-            let a = a.map_err(|err| self.err(&err))?;
-            attributes += 1;
-            if attributes > MAX_ATTRIBUTES {
-                return Err(SoapError::TooLarge("attributes"));
+        // Prefixed attributes, resolved once this element's declarations are all read.
+        let mut prefixed: Vec<(&'a str, &'a str)> = Vec::new();
+        for (i, &(name, value)) in attrs.iter().enumerate() {
+            if attrs[..i].iter().any(|(n, _)| *n == name) {
+                return Err(self.malformed("a repeated attribute"));
             }
-            if a.value.contains('&') {
-                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .map_err(|err| self.err(&err))?;
-            }
-            let Some(decl) = a.key.as_namespace_binding() else {
-                prefixed |= a.key.prefix().is_some();
-                continue;
-            };
-            let Cow::Borrowed(value) = a.value else {
-                return Err(self.err(&"attribute not borrowed from the tag"));
+            let prefix = match name.split_once(':') {
+                None if name == "xmlns" => "",
+                None => continue,
+                Some(("xmlns", p)) => p,
+                Some((p, local)) => {
+                    prefixed.push((p, local));
+                    continue;
+                }
             };
             if value.contains('&') {
                 // Namespace names are compared as written; one spelled with references
                 // would name another namespace than it reads as.
                 return Err(self.malformed("a reference in a namespace name"));
             }
-            let prefix = match decl {
-                PrefixDeclaration::Default => {
-                    if value == XML_NS || value == XMLNS_NS {
-                        return Err(self.err(&"the default namespace bound to a reserved one"));
-                    }
-                    ""
+            match prefix {
+                "" if value == XML_NS || value == XMLNS_NS => {
+                    return Err(self.malformed("the default namespace bound to a reserved one"));
                 }
-                PrefixDeclaration::Named("xml") if value == XML_NS => continue,
-                PrefixDeclaration::Named(p @ ("xml" | "xmlns")) => {
-                    return Err(self.err(&format_args!("the {p} prefix cannot be bound here")));
+                "xml" if value == XML_NS => continue,
+                "xml" | "xmlns" => {
+                    return Err(self.malformed("the xml and xmlns prefixes cannot be bound here"));
                 }
-                PrefixDeclaration::Named(p) => {
-                    if value == XML_NS || value == XMLNS_NS {
-                        return Err(self.err(&format_args!("{p} bound to a reserved namespace")));
-                    }
-                    if value.is_empty() {
-                        // Namespaces in XML 1.0 cannot undeclare a prefix.
-                        return Err(self.err(&format_args!("{p} bound to no namespace")));
-                    }
-                    p
+                _ if value == XML_NS || value == XMLNS_NS => {
+                    return Err(self.malformed("a prefix bound to a reserved namespace"));
                 }
-            };
+                // Namespaces in XML 1.0 cannot undeclare a prefix.
+                p if !p.is_empty() && value.is_empty() => {
+                    return Err(self.malformed("a prefix bound to no namespace"));
+                }
+                _ => {}
+            }
             if self.bindings.len() >= MAX_BINDINGS {
                 return Err(SoapError::TooLarge("namespace declarations"));
             }
             self.bindings.push((prefix, value.trim(), level));
         }
-        if prefixed {
-            self.check_prefixed_attributes(raw, name_len)?;
-        }
+        self.check_prefixed_attributes(&prefixed)?;
         self.open = level;
         let qname = &raw[..name_len];
         let ns = match qname.find(':') {
@@ -609,26 +605,21 @@ impl<'a> Scanner<'a> {
         }))
     }
 
-    /// Prefixed attributes: each prefix declared, and no two attributes with the same
-    /// namespace and local name (Namespaces in XML 1.0, "Attributes Unique").
-    fn check_prefixed_attributes(&self, raw: &'a str, name_len: usize) -> Result<(), SoapError> {
-        let mut seen: Vec<(&str, &str)> = Vec::new();
-        for a in Attributes::new(raw, name_len).with_checks(false) {
-            let a = a.map_err(|err| self.err(&err))?;
-            if a.key.as_namespace_binding().is_some() {
-                continue;
-            }
-            let (local, prefix) = a.key.decompose();
-            let Some(prefix) = prefix else { continue };
-            let ns = self.lookup(prefix.into_inner());
+    /// Prefixed attributes (prefix, local name): each prefix declared, and no two
+    /// attributes with the same namespace and local name (Namespaces in XML 1.0,
+    /// "Attributes Unique").
+    fn check_prefixed_attributes(&self, prefixed: &[(&'a str, &'a str)]) -> Result<(), SoapError> {
+        for (i, (prefix, local)) in prefixed.iter().enumerate() {
+            let ns = self.lookup(prefix);
             if ns.is_empty() {
                 return Err(self.malformed("an attribute named with an undeclared prefix"));
             }
-            let local = local.into_inner();
-            if seen.iter().any(|(n, l)| *n == ns && *l == local) {
+            if prefixed[..i]
+                .iter()
+                .any(|(p, l)| l == local && self.lookup(p) == ns)
+            {
                 return Err(self.malformed("two attributes with the same namespace and name"));
             }
-            seen.push((ns, local));
         }
         Ok(())
     }

@@ -47,41 +47,82 @@ fn is_name_char(c: char) -> bool {
 
 /// `[5] Name`.
 pub(crate) fn is_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_ascii() {
+        // The common case, byte by byte.
+        return b
+            .first()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'_' | b':'))
+            && b[1..]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'-' | b'.'));
+    }
     let mut chars = s.chars();
     chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
 }
 
-/// Namespaces `[4] NCName`: a `Name` without a colon.
-fn is_ncname(s: &str) -> bool {
-    !s.contains(':') && is_name(s)
-}
-
 /// Namespaces `[7] QName`: `NCName` or `NCName ':' NCName`. Returns the prefix.
 pub(crate) fn qname(s: &str) -> Result<Option<&str>, &'static str> {
-    match s.split_once(':') {
-        None if is_ncname(s) => Ok(None),
-        Some((prefix, local)) if is_ncname(prefix) && is_ncname(local) => Ok(Some(prefix)),
-        _ if is_name(s) => Err("a name that is not a qualified name"),
-        _ => Err("a malformed name"),
+    let colon = s.bytes().position(|b| b == b':');
+    let ok = match colon {
+        None => is_name(s),
+        Some(i) => {
+            let (prefix, local) = (&s[..i], &s[i + 1..]);
+            is_name(prefix) && !local.contains(':') && is_name(local)
+        }
+    };
+    match colon {
+        _ if !ok && is_name(s) => Err("a name that is not a qualified name"),
+        _ if !ok => Err("a malformed name"),
+        Some(i) => Ok(Some(&s[..i])),
+        None => Ok(None),
     }
 }
 
-/// Every character of `s` is a `Char`.
+/// Every character of `s` is a `Char`. On the bytes (a hot path: tokens and
+/// certificates are kilobytes of base64): in UTF-8, the characters `Char` leaves out are
+/// the C0 controls but tab, LF and CR (single bytes below 0x20) and U+FFFE, U+FFFF
+/// (`EF BF BE`, `EF BF BF`); surrogates cannot occur in a `str`.
 pub(crate) fn chars(s: &str) -> Result<(), &'static str> {
-    if s.chars().all(is_char) {
-        Ok(())
-    } else {
-        Err("a character XML does not allow")
+    scan(s.as_bytes(), false)
+}
+
+/// One pass over `b`: the `Char` rule and, for character data, no `]]>`.
+fn scan(b: &[u8], no_cdata_end: bool) -> Result<(), &'static str> {
+    // Nearly always clean: decide that with passes the compiler vectorizes, and look
+    // byte by byte only when a control, `]` or `EF` occurs.
+    // Branch-free, so that it vectorizes: a control other than tab, LF and CR.
+    let suspect = b.iter().fold(false, |acc, &c| {
+        acc | ((c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r'))
+            | (c == 0xEF)
+            | (no_cdata_end & (c == b']'))
+    });
+    if !suspect {
+        return Ok(());
     }
+    for (i, &c) in b.iter().enumerate() {
+        // Printable ASCII (the bulk) needs no more look.
+        if (0x20..0x5D).contains(&c) || (0x5E..0x80).contains(&c) {
+            continue;
+        }
+        match c {
+            b'\t' | b'\n' | b'\r' => {}
+            0x00..=0x1F => return Err("a character XML does not allow"),
+            b']' if no_cdata_end && b.get(i + 1..i + 3) == Some(b"]>") => {
+                return Err("`]]>` in character data");
+            }
+            0xEF if matches!(b.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => {
+                return Err("a character XML does not allow");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `[14] CharData`: `Char`s, without the sequence `]]>`.
 pub(crate) fn char_data(s: &str) -> Result<(), &'static str> {
-    chars(s)?;
-    if s.contains("]]>") {
-        return Err("`]]>` in character data");
-    }
-    Ok(())
+    scan(s.as_bytes(), true)
 }
 
 /// `[15] Comment`: the text between `<!--` and `-->`.
@@ -112,6 +153,13 @@ pub(crate) fn processing_instruction(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Where the first white space of `s` is (its length when none).
+fn space_at(s: &str) -> usize {
+    s.bytes()
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .unwrap_or(s.len())
+}
+
 /// Splits white space off the front; whether there was any.
 fn skip_space(s: &str) -> (&str, bool) {
     let t = s.trim_start_matches(is_space);
@@ -128,7 +176,11 @@ fn eq_quoted(s: &str) -> Result<(&str, &str), &'static str> {
         return Err("an attribute value without quotes");
     }
     let s = &s[1..];
-    let end = s.find(quote).ok_or("an unterminated attribute value")?;
+    let q = if quote == '"' { b'"' } else { b'\'' };
+    let end = s
+        .bytes()
+        .position(|b| b == q)
+        .ok_or("an unterminated attribute value")?;
     Ok((&s[..end], &s[end + 1..]))
 }
 
@@ -170,7 +222,7 @@ pub(crate) fn reference(s: &str) -> Result<(usize, char), &'static str> {
 /// `[10] AttValue` between its quotes: `Char`s, no `<`, references well-formed.
 fn attribute_value(s: &str) -> Result<(), &'static str> {
     let mut rest = s;
-    while let Some(i) = rest.find(['<', '&']) {
+    while let Some(i) = rest.bytes().position(|b| b == b'<' || b == b'&') {
         chars(&rest[..i])?;
         if rest.as_bytes()[i] == b'<' {
             return Err("`<` in an attribute value");
@@ -183,25 +235,33 @@ fn attribute_value(s: &str) -> Result<(), &'static str> {
 
 /// `[40] STag` / `[44] EmptyElemTag`: the text between `<` and `>` (or `/>`), which
 /// starts with the element's name. Checks the names as qualified names and the
-/// attribute grammar, including the white space required between attributes.
-pub(crate) fn start_tag(raw: &str) -> Result<(), &'static str> {
-    let name_end = raw.find(is_space).unwrap_or(raw.len());
+/// attribute grammar, including the white space required between attributes, and hands
+/// each attribute's name and value (between its quotes, references unresolved) to `each`
+/// in order. Returns the length of the element's name.
+pub(crate) fn start_tag<'r>(
+    raw: &'r str,
+    mut each: impl FnMut(&'r str, &'r str) -> Result<(), &'static str>,
+) -> Result<usize, &'static str> {
+    let name_end = space_at(raw);
     qname(&raw[..name_end])?;
     let mut rest = &raw[name_end..];
     loop {
         let (after, spaced) = skip_space(rest);
         if after.is_empty() {
-            return Ok(());
+            return Ok(name_end);
         }
         if !spaced {
             return Err("attributes not separated by white space");
         }
-        let name_end = after
-            .find(|c: char| is_space(c) || c == '=')
+        let name_len = after
+            .bytes()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'='))
             .unwrap_or(after.len());
-        qname(&after[..name_end])?;
-        let (value, next) = eq_quoted(&after[name_end..])?;
+        let name = &after[..name_len];
+        qname(name)?;
+        let (value, next) = eq_quoted(&after[name_len..])?;
         attribute_value(value)?;
+        each(name, value)?;
         rest = next;
     }
 }
@@ -285,9 +345,9 @@ mod tests {
 
     #[test]
     fn tags_need_space_between_attributes_and_quoted_values() {
-        assert!(start_tag("a").is_ok());
-        assert!(start_tag("a b=\"1\"  c = '2' ").is_ok());
-        assert!(start_tag("a b=\"&lt;&#x41;&#65;\"").is_ok());
+        assert!(start_tag("a", |_, _| Ok(())).is_ok());
+        assert!(start_tag("a b=\"1\"  c = '2' ", |_, _| Ok(())).is_ok());
+        assert!(start_tag("a b=\"&lt;&#x41;&#65;\"", |_, _| Ok(())).is_ok());
         for bad in [
             "a b=\"1\"c=\"2\"",
             "a b=1",
@@ -299,7 +359,7 @@ mod tests {
             "a b=\"1",
             "a:b:c",
         ] {
-            assert!(start_tag(bad).is_err(), "{bad}");
+            assert!(start_tag(bad, |_, _| Ok(())).is_err(), "{bad}");
         }
     }
 
