@@ -139,7 +139,7 @@ pub enum ConfigError {
     #[error("route paths must start with / and differ: {0:?}")]
     Paths(String),
     /// The Enrollment Status Page is configured but cannot be: the provider ID needs URI
-    /// escaping, or a tracked command does not pass [`CommandSpec::check`].
+    /// escaping, or a tracked command does not pass [`crate::CommandSpec::check`].
     #[error("Enrollment Status Page: {0}")]
     Esp(String),
 }
