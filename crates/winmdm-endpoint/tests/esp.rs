@@ -10,10 +10,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{NOW, URL, base64_cert, components, endpoint_with, parts, policy, static_cache};
+use common::{NOW, URL, base64_cert, components, endpoint_with, policy, send_at, static_cache};
 use winmdm_endpoint::esp::{EspConfig, EspItem, EspPhase, EspState};
 use winmdm_endpoint::{
-    CommandSpec, Endpoint, EndpointConfig, Handled, Input, MemoryStore, Store as _, TermsOfUseBlob,
+    CommandSpec, Endpoint, EndpointConfig, Input, MemoryStore, Store as _, TermsOfUseBlob,
 };
 use winmdm_entra::{Principals, Validator};
 use winmdm_syncml::alerts::LoginStatus;
@@ -164,20 +164,16 @@ impl Oobe {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        let body = winmdm_syncml::encode(m);
-        let Handled::Response(r) = self.ep.handle(
-            &parts(
-                "POST",
-                &target,
-                &[("content-type", winmdm_syncml::CONTENT_TYPE)],
-            ),
-            body.as_bytes(),
+        let a = send_at(
+            &self.ep,
+            "POST",
+            &target,
+            &[("content-type", winmdm_syncml::CONTENT_TYPE)],
+            &winmdm_syncml::encode(m),
             Input::new(self.now).with_client_certificate(Some(&self.cert)),
-        ) else {
-            panic!("no key refresh expected")
-        };
-        assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(r.body()));
-        winmdm_syncml::decode(r.body()).unwrap()
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+        winmdm_syncml::decode(a.body.as_bytes()).unwrap()
     }
 
     fn signed_in(&self) -> bool {

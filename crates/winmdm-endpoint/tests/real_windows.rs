@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{Answer, NOW, URL, base64_cert, endpoint_with, parts, send};
-use winmdm_endpoint::{Handled, Input, Store as _, TermsOfUseBlob};
+use common::{Answer, NOW, URL, base64_cert, endpoint_with, send, send_at};
+use winmdm_endpoint::{Input, Store as _, TermsOfUseBlob};
 use winmdm_syncml::{Command, decode};
 use winmdm_testkit::entra::{ALICE, AccessToken, CONTOSO, KEY_1};
 use winmdm_testkit::real_windows::{self, Capture};
@@ -38,18 +38,14 @@ fn replay_with(
     let h = headers(c);
     let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let target = c.request_target().expect("a request line");
-    match ep.handle(
-        &parts(method, target, &h),
-        body.as_bytes(),
+    send_at(
+        ep,
+        method,
+        target,
+        &h,
+        body,
         Input::new(NOW).with_client_certificate(certificate),
-    ) {
-        Handled::Response(r) => Answer {
-            status: r.status().as_u16(),
-            body: String::from_utf8_lossy(r.body()).into_owned(),
-            headers: r.headers().clone(),
-        },
-        Handled::RefreshKeys => panic!("static keys never need a refresh"),
-    }
+    )
 }
 
 fn wire(kind: &str) -> Vec<Capture> {

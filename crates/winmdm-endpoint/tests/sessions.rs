@@ -6,14 +6,16 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+mod common;
+
 use winmdm_endpoint::{
-    Components, DeviceRecord, Endpoint, EndpointConfig, Handled, Input, MemoryStore, Replace, Store,
+    DeviceRecord, Endpoint, EndpointConfig, Handled, Input, MemoryStore, Replace, Store,
 };
-use winmdm_entra::{KeyCache, KeySource, Policy, TokenVersion, Validator};
+use winmdm_entra::{Principals, Validator};
 use winmdm_syncml::auth::{self, Nonce};
 use winmdm_syncml::client::{Device, MessageBuilder};
 use winmdm_syncml::{Command, StatusCode, SyncMl};
-use winmdm_testkit::{entra, pki};
+use winmdm_testkit::entra;
 
 const URL: &str = "https://mdm.contoso.example";
 const MGMT: &str = "https://mdm.contoso.example/ManagementServer/MDM.svc";
@@ -24,43 +26,14 @@ const CERT: &[u8] = b"the device's certificate (DER)";
 const T0: u64 = 1_780_000_000;
 
 fn endpoint(configure: impl FnOnce(&mut EndpointConfig)) -> (Endpoint, Arc<MemoryStore>) {
-    let cache = KeyCache::new(vec![
-        KeySource::static_jwks(
-            entra::jwks([&entra::KEY_1]).to_string().as_bytes(),
-            entra::CONTOSO.v2_issuer(),
-            TokenVersion::V2,
-        )
-        .unwrap(),
-    ]);
-    let policy = Policy::builder()
-        .allow_tenants([entra::CONTOSO.id])
-        .allow_audiences([entra::MDM_APP_ID])
-        .build()
-        .unwrap();
-    let ca = &pki::ROOT_CA;
     let store = Arc::new(MemoryStore::new());
     let mut config = EndpointConfig::new(URL);
     configure(&mut config);
-    let ep = Endpoint::new(
-        config,
-        Components {
-            store: store.clone(),
-            validator: Validator::new(policy, Arc::new(cache)),
-            keyring: winmdm_tou::Keyring::new(winmdm_tou::SealingKey::new("k1", &[3; 32]).unwrap()),
-            terms: winmdm_tou::Terms::text("t", "t"),
-            signer: Arc::new(
-                winmdm_enroll::issue::LocalIssuer::new(
-                    ca.cert_der,
-                    ca.key_der,
-                    Vec::new(),
-                    ca.cert_der.to_vec(),
-                )
-                .unwrap(),
-            ),
-            issuing_ca: ca.cert_der.to_vec(),
-        },
-    )
-    .unwrap();
+    let validator = Validator::new(
+        common::policy(Principals::Users),
+        Arc::new(common::static_cache()),
+    );
+    let ep = Endpoint::new(config, common::components(store.clone(), validator)).unwrap();
     let record = DeviceRecord {
         device_id: ID.into(),
         tenant_id: entra::CONTOSO.id.into(),

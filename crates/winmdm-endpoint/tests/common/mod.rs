@@ -106,11 +106,19 @@ pub(crate) fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Answer {
-    match ep.handle(
-        &parts(method, uri, headers),
-        body.as_bytes(),
-        Input::new(NOW),
-    ) {
+    send_at(ep, method, uri, headers, body, Input::new(NOW))
+}
+
+/// [`send`] with the time and client certificate of `input`.
+pub(crate) fn send_at(
+    ep: &Endpoint,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    input: Input<'_>,
+) -> Answer {
+    match ep.handle(&parts(method, uri, headers), body.as_bytes(), input) {
         Handled::Response(r) => Answer {
             status: r.status().as_u16(),
             body: String::from_utf8_lossy(r.body()).into_owned(),
